@@ -1,0 +1,63 @@
+/*
+ * fm_latency.h: the time of one engine step, behind one interface.
+ *
+ * A latency model predicts how long one forward pass (one step of continuous
+ * batching) takes on a replica, given the batch's composition: for each scheduled
+ * sequence, how many new tokens it computes this step and how many tokens of context
+ * it already has in the KV cache. Implementations: "roofline" (from FLOPs, bytes and
+ * interconnect with per-accelerator efficiency factors; works for any catalogued
+ * accelerator). Fitted and profile-table models come later behind the same table.
+ *
+ * The simulator calls step_time() once per step, so implementations are O(batch) with
+ * no allocation. Ownership: fm_latency_new() copies what it needs from its inputs; the
+ * caller frees the model with fm_latency_free().
+ */
+#ifndef FM_LATENCY_H
+#define FM_LATENCY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fm_models.h"
+
+/* One scheduled sequence in a step. */
+typedef struct fm_seq_work {
+    uint32_t new_tokens; /* tokens computed this step (prefill chunk, or 1 for decode) */
+    uint32_t context;    /* tokens already in the KV cache before this step */
+} fm_seq_work;
+
+/* Where a step's time goes, in seconds. total = the predicted step time. */
+typedef struct fm_step_breakdown {
+    double total;
+    double compute;      /* time bound by FLOPs */
+    double memory;       /* time bound by memory traffic (weights, KV reads/writes) */
+    double comm;         /* tensor-parallel collectives */
+    double overhead;     /* fixed per-step overhead */
+    double flops;        /* FLOPs of the step (whole replica) */
+    double bytes;        /* device-memory bytes moved per shard */
+} fm_step_breakdown;
+
+typedef struct fm_latency fm_latency;
+
+/* Operations of one latency-model implementation (found by name). */
+typedef struct fm_latency_ops {
+    const char *name;
+    /* Builds the model's private state for this replica; 0 or -errno with *err. */
+    int (*create)(const fm_accel *a, const fm_llm *m, int tp, void **self, char **err);
+    /* Predicted step time in seconds; fills *bd when not NULL. n may be 0 (returns overhead). */
+    double (*step_time)(void *self, const fm_seq_work *seqs, size_t n, fm_step_breakdown *bd);
+    void (*destroy)(void *self);
+} fm_latency_ops;
+
+/* Looks up an implementation by name ("roofline"); NULL when unknown. */
+const fm_latency_ops *fm_latency_find(const char *name);
+
+/* Creates a model of `kind` for a replica of `m` on `tp` accelerators `a`. */
+int fm_latency_new(const char *kind, const fm_accel *a, const fm_llm *m, int tp,
+                   fm_latency **out, char **err);
+void fm_latency_free(fm_latency *l);
+/* Predicted step time in seconds; see fm_latency_ops.step_time. */
+double fm_latency_step(fm_latency *l, const fm_seq_work *seqs, size_t n,
+                       fm_step_breakdown *bd);
+
+#endif

@@ -1,0 +1,168 @@
+/*
+ * engine.h: one vLLM-like model server (one replica), with vLLM V1 semantics.
+ *
+ * The engine holds a waiting queue and a running list, forms each step's batch by
+ * continuous batching under a token budget (max_num_batched_tokens) and a sequence cap
+ * (max_num_seqs) with chunked prefill, keeps KV memory in paged blocks with automatic
+ * prefix caching (chained block hashes, reference counts, least-recently-freed
+ * eviction), and preempts by recompute when a running request cannot get a block. The
+ * rules follow shared/reference/vllm-engine.md §1-§2 (step order, victim = last running
+ * request, prefix hits capped at (len-1)/B blocks, head-of-line blocking, reserve full
+ * ISL on admission).
+ *
+ * The engine has no clock and no event queue: the caller asks it to schedule a step,
+ * asks a latency model how long that step takes, and tells it when the step completed.
+ * So the same code runs under the event queue (the simulator) and in real time (an
+ * emulated model server).
+ *
+ *     fs_engine_add(e, req, now);            // arrival
+ *     n = fs_engine_schedule(e, now);        // form the next batch (0 = idle)
+ *     t = latency(fs_engine_batch(e), n);    // caller's latency model
+ *     fs_engine_complete(e, now + t);        // tokens, finishes, frees
+ *
+ * Output tokens are not sampled: a request generates exactly max_output tokens (the
+ * trace's output length), like ignore_eos in benchmarks.
+ *
+ * Ownership: requests are caller-allocated (fs_engine_req, typically embedded in a
+ * bigger record) and must stay valid until on_finish is called for them; the engine
+ * owns the per-request block table it allocates and frees it before on_finish. The
+ * prompt segments must stay valid for the same time.
+ */
+#ifndef FS_ENGINE_H
+#define FS_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evq.h"
+#include "fm_latency.h"
+#include "ft_workload.h"
+
+typedef struct fs_engine_config {
+    int block_size;                 /* tokens per KV block (vLLM default 16) */
+    int64_t num_blocks;             /* usable KV blocks (from fm_kv_size) */
+    int max_num_seqs;               /* cap on running requests */
+    int max_num_batched_tokens;     /* token budget per step */
+    int max_model_len;              /* context window */
+    int long_prefill_token_threshold; /* cap on one request's tokens per step; 0 = off */
+    bool enable_prefix_caching;
+    bool enable_chunked_prefill;
+    bool reserve_full_isl;          /* admit only if the whole sequence's blocks fit */
+    bool priority_scheduling;       /* false = FCFS */
+} fs_engine_config;
+
+/* Sets vLLM's defaults (block 16, 256 seqs, 8192 tokens, caching and chunking on). */
+void fs_engine_config_defaults(fs_engine_config *c);
+
+typedef enum fs_req_state {
+    FS_REQ_NEW, FS_REQ_WAITING, FS_REQ_RUNNING, FS_REQ_PREEMPTED, FS_REQ_FINISHED
+} fs_req_state;
+
+typedef struct fs_engine_req fs_engine_req;
+
+struct fs_engine_req {
+    /* public: set by the caller before fs_engine_add() */
+    uint64_t id;
+    const ft_segment *segs;     /* prompt description */
+    uint32_t nsegs;
+    uint32_t prompt_len;        /* sum of segment lengths (>= 1) */
+    uint32_t max_output;        /* tokens to generate (>= 1) */
+    int priority;
+    void *user;                 /* caller's back pointer */
+
+    /* read-only: maintained by the engine */
+    fs_req_state state;
+    fs_ns arrival;              /* when fs_engine_add() was called */
+    fs_ns first_scheduled;      /* -1 until first scheduled */
+    fs_ns first_token;          /* -1 until the first output token */
+    fs_ns last_token;           /* time of the latest output token */
+    uint32_t num_computed;      /* tokens whose KV is (being) computed */
+    uint32_t num_output;        /* output tokens emitted so far */
+    uint32_t num_cached;        /* prompt tokens served from the prefix cache at first admission */
+    uint32_t preemptions;
+
+    /* private */
+    struct fs_engine_req *prev, *next;   /* waiting or running list links */
+    uint32_t sched_tokens;      /* tokens scheduled in the current step */
+    uint32_t nblocks, cap_blocks;
+    int32_t *blocks;            /* block table */
+    uint64_t *hashes;           /* chained hashes of all full blocks of prompt+output */
+    uint32_t nhashes;
+    uint32_t ncached_blocks;    /* leading blocks of the table that are registered in the cache */
+    uint64_t seq_no;            /* admission order, for priority ties */
+};
+
+/* Callbacks from fs_engine_complete() and preemptions; any member may be NULL. */
+typedef struct fs_engine_observer {
+    void *ctx;
+    /* An output token of r at time now; r->num_output already counts it. */
+    void (*on_token)(void *ctx, fs_engine_req *r, fs_ns now);
+    /* r finished at now; the engine no longer references r or its segments. */
+    void (*on_finish)(void *ctx, fs_engine_req *r, fs_ns now);
+    /* r was preempted (its blocks freed, back to the front of the waiting queue). */
+    void (*on_preempt)(void *ctx, fs_engine_req *r, fs_ns now);
+    /* A full block with this hash entered / left the prefix cache (for precise routing). */
+    void (*on_block_stored)(void *ctx, uint64_t hash);
+    void (*on_block_removed)(void *ctx, uint64_t hash);
+} fs_engine_observer;
+
+typedef struct fs_engine fs_engine;
+
+/* Counters for metrics and for /metrics-style snapshots. */
+typedef struct fs_engine_stats {
+    int waiting;                /* waiting + preempted requests */
+    int running;                /* running requests, partial prefills included */
+    int64_t blocks_total;       /* usable blocks */
+    int64_t blocks_free;        /* free blocks, cached-but-unreferenced included */
+    int64_t blocks_cached;      /* blocks that carry a hash (referenced or not) */
+    double kv_usage;            /* 1 - free/total, as vllm:kv_cache_usage_perc */
+    uint64_t steps;
+    uint64_t preemptions;
+    uint64_t prefix_queries;    /* prompt tokens looked up */
+    uint64_t prefix_hits;       /* prompt tokens found */
+    uint64_t prompt_tokens_computed;
+    uint64_t output_tokens;
+} fs_engine_stats;
+
+/* A new engine; fails with -EINVAL (message) for an invalid config, -ENOMEM. */
+int fs_engine_new(const fs_engine_config *cfg, const fs_engine_observer *obs,
+                  fs_engine **out, char **err);
+/* Frees the engine; requests still inside are abandoned (no callbacks). Accepts NULL. */
+void fs_engine_free(fs_engine *e);
+
+/*
+ * Queues request r (fields above set) at time now. Returns 0, or -EINVAL when r cannot
+ * ever run (prompt + output exceeds max_model_len or the whole KV cache): the caller
+ * counts it as rejected. -ENOMEM when out of memory.
+ */
+int fs_engine_add(fs_engine *e, fs_engine_req *r, fs_ns now);
+
+/*
+ * Forms the next step's batch at time now. Returns the number of scheduled sequences
+ * (0 when there is nothing to run). Must alternate with fs_engine_complete().
+ */
+size_t fs_engine_schedule(fs_engine *e, fs_ns now);
+/* The current batch's composition, valid until the next schedule/complete. */
+const fm_seq_work *fs_engine_batch(const fs_engine *e, size_t *n);
+/* Tokens scheduled in the current batch. */
+uint32_t fs_engine_batch_tokens(const fs_engine *e);
+
+/* Applies the scheduled step's results at time now: emits tokens, finishes requests. */
+void fs_engine_complete(fs_engine *e, fs_ns now);
+
+/* True when a step has been scheduled and not yet completed. */
+bool fs_engine_busy(const fs_engine *e);
+/* True when no request is waiting or running. */
+bool fs_engine_idle(const fs_engine *e);
+void fs_engine_get_stats(const fs_engine *e, fs_engine_stats *out);
+const fs_engine_config *fs_engine_get_config(const fs_engine *e);
+
+/*
+ * Checks every invariant (block accounting: free + used-by-requests accounts for every
+ * block exactly once; reference counts equal holders; hash index matches blocks; queue
+ * states). Returns 0 or -EINVAL with a message. O(blocks + requests): for tests.
+ */
+int fs_engine_check(const fs_engine *e, char **err);
+
+#endif
