@@ -1,1 +1,25 @@
-/* placeholder */
+/*
+ * cmd.h: the table of fleetsim's subcommands.
+ *
+ * main() only dispatches: each subcommand lives in its own file (sim/cmd_NAME.c) and
+ * exports one fs_cmd entry. A subcommand parses its own options (getopt_long), prints
+ * --help, and returns the process exit status: 0 success, 1 a failed check (an SLO not
+ * met where that was asked, a regression), 2 bad input (a usage error, a malformed
+ * scenario or trace). Errors go to stderr as "fleetsim NAME: message".
+ */
+#ifndef FS_CMD_H
+#define FS_CMD_H
+
+enum { FS_EXIT_OK = 0, FS_EXIT_CHECK = 1, FS_EXIT_USAGE = 2 };
+
+typedef struct fs_cmd {
+    const char *name;
+    const char *summary;                /* one line for `fleetsim --help` */
+    int (*run)(int argc, char **argv);  /* argv[0] is the subcommand name */
+} fs_cmd;
+
+extern const fs_cmd fs_cmd_run;
+extern const fs_cmd fs_cmd_step;
+extern const fs_cmd fs_cmd_bench;
+
+#endif
