@@ -219,6 +219,307 @@ static void test_hash_vs_naive_random(void **state)
     gsl_rng_free(r);
 }
 
+
+/* ---------------------------------------------------------------- generator */
+
+static ft_gen_config base_config(void)
+{
+    ft_gen_config c = { 0 };
+    c.seed = 7;
+    c.arrival = (ft_arrival){ FT_ARR_POISSON, 10.0, 0 };
+    c.input = (ft_dist){ .kind = FT_DIST_FIXED, .mean = 100 };
+    c.output = (ft_dist){ .kind = FT_DIST_FIXED, .mean = 20 };
+    c.max_requests = 100000;
+    return c;
+}
+
+static ft_source *gen_ok(const ft_gen_config *c)
+{
+    ft_source *s = NULL;
+    char *err = NULL;
+    int rc = ft_gen_new(c, &s, &err);
+    if (rc != 0)
+        fail_msg("ft_gen_new: %s", err ? err : "(no message)");
+    assert_non_null(s);
+    return s;
+}
+
+/* Streams up to `max` requests into arrays (any may be NULL); returns the count. */
+static size_t drain(ft_source *s, int64_t *t, uint32_t *in, uint32_t *outl, size_t max)
+{
+    ft_request r;
+    char *err = NULL;
+    size_t n = 0;
+    int rc;
+    while (n < max && (rc = ft_source_next(s, &r, &err)) == 1) {
+        if (t) t[n] = r.arrival_ns;
+        if (in) in[n] = r.input_tokens;
+        if (outl) outl[n] = r.output_tokens;
+        n++;
+    }
+    assert_null(err);
+    return n;
+}
+
+typedef struct moments {
+    double mean, sd;
+} moments;
+
+static moments moments_u32(const uint32_t *x, size_t n)
+{
+    double s = 0, ss = 0;
+    for (size_t i = 0; i < n; i++)
+        s += x[i];
+    double m = s / n;
+    for (size_t i = 0; i < n; i++)
+        ss += (x[i] - m) * (x[i] - m);
+    return (moments){ m, sqrt(ss / (n - 1)) };
+}
+
+/* Moments of the inter-arrival gaps in seconds (the first gap is from time 0). */
+static moments gap_moments(const int64_t *t, size_t n)
+{
+    double s = 0, ss = 0, prev = 0;
+    for (size_t i = 0; i < n; i++) {
+        double g = (t[i] - prev) / 1e9;
+        s += g;
+        ss += g * g;
+        prev = t[i];
+    }
+    double m = s / n;
+    return (moments){ m, sqrt((ss - n * m * m) / (n - 1)) };
+}
+
+#define NDRAW 100000
+static int64_t g_t[NDRAW], g_t2[NDRAW];
+static uint32_t g_in[NDRAW], g_out[NDRAW], g_in2[NDRAW], g_out2[NDRAW];
+
+static size_t run_gen(const ft_gen_config *c, int64_t *t, uint32_t *in, uint32_t *outl)
+{
+    ft_source *s = gen_ok(c);
+    size_t n = drain(s, t, in, outl, NDRAW);
+    ft_source_free(s);
+    return n;
+}
+
+static void test_gen_deterministic(void **state)
+{
+    (void)state;
+    ft_gen_config c = base_config();
+    c.max_requests = 1000;
+    c.input = (ft_dist){ .kind = FT_DIST_LOGNORMAL, .mean = 1000, .sd = 800 };
+    c.output = (ft_dist){ .kind = FT_DIST_NORMAL, .mean = 200, .sd = 50 };
+    assert_int_equal(run_gen(&c, g_t, g_in, g_out), 1000);
+    assert_int_equal(run_gen(&c, g_t2, g_in2, g_out2), 1000);
+    assert_memory_equal(g_t, g_t2, 1000 * sizeof *g_t);
+    assert_memory_equal(g_in, g_in2, 1000 * sizeof *g_in);
+    assert_memory_equal(g_out, g_out2, 1000 * sizeof *g_out);
+    c.seed = 8;
+    assert_int_equal(run_gen(&c, g_t2, g_in2, g_out2), 1000);
+    size_t same = 0;
+    for (size_t i = 0; i < 1000; i++)
+        same += g_t[i] == g_t2[i] || g_in[i] == g_in2[i];
+    assert_true(same < 50);
+    c.seed = 7 + (1ull << 32);        /* the high half of the seed matters too */
+    assert_int_equal(run_gen(&c, g_t2, NULL, NULL), 1000);
+    assert_true(memcmp(g_t, g_t2, 1000 * sizeof *g_t) != 0);
+}
+
+static void test_gen_poisson_rate(void **state)
+{
+    (void)state;
+    ft_gen_config c = base_config();
+    assert_int_equal(run_gen(&c, g_t, NULL, NULL), NDRAW);
+    for (size_t i = 1; i < NDRAW; i++)
+        assert_true(g_t[i] >= g_t[i - 1]);
+    double rate = NDRAW / (g_t[NDRAW - 1] / 1e9);
+    assert_true(fabs(rate - 10.0) < 0.2);              /* sd ~0.3 % at 100k */
+    moments m = gap_moments(g_t, NDRAW);
+    assert_true(fabs(m.sd / m.mean - 1.0) < 0.02);     /* exponential: cv 1 */
+}
+
+static void check_gamma(double rate, double cv)
+{
+    ft_gen_config c = base_config();
+    c.arrival = (ft_arrival){ FT_ARR_GAMMA, rate, cv };
+    assert_int_equal(run_gen(&c, g_t, NULL, NULL), NDRAW);
+    moments m = gap_moments(g_t, NDRAW);
+    assert_true(fabs(m.mean * rate - 1.0) < 0.03);
+    assert_true(fabs(m.sd / m.mean - cv) < 0.05 * cv);
+}
+
+static void test_gen_gamma_cv(void **state)
+{
+    (void)state;
+    check_gamma(5.0, 3.0);
+    check_gamma(50.0, 0.5);
+    check_gamma(2.0, 1.0);
+}
+
+static void check_lengths(ft_dist d, double mean, double sd, double tol)
+{
+    ft_gen_config c = base_config();
+    c.input = d;
+    c.output = d;
+    assert_int_equal(run_gen(&c, NULL, g_in, g_out), NDRAW);
+    moments mi = moments_u32(g_in, NDRAW), mo = moments_u32(g_out, NDRAW);
+    assert_true(fabs(mi.mean / mean - 1) < tol);
+    assert_true(fabs(mo.mean / mean - 1) < tol);
+    if (sd > 0)
+        assert_true(fabs(mi.sd / sd - 1) < 2 * tol);
+    assert_true(memcmp(g_in, g_out, sizeof g_in) != 0);   /* independent draws */
+}
+
+static void test_gen_length_distributions(void **state)
+{
+    (void)state;
+    check_lengths((ft_dist){ .kind = FT_DIST_LOGNORMAL, .mean = 1000, .sd = 500 }, 1000, 500, 0.02);
+    check_lengths((ft_dist){ .kind = FT_DIST_LOGNORMAL, .mean = 200, .sd = 400 }, 200, 400, 0.04);
+    check_lengths((ft_dist){ .kind = FT_DIST_NORMAL, .mean = 300, .sd = 40 }, 300, 40, 0.01);
+    /* Uniform 10..20 inclusive: mean 15, sd sqrt((11^2 - 1) / 12). */
+    check_lengths((ft_dist){ .kind = FT_DIST_UNIFORM, .lo = 10, .hi = 20 }, 15, sqrt(10.0), 0.01);
+    size_t hist[21] = { 0 };
+    for (size_t i = 0; i < NDRAW; i++) {
+        assert_in_range(g_in[i], 10, 20);
+        hist[g_in[i]]++;
+    }
+    for (int v = 10; v <= 20; v++)                       /* ~9091 each, sd ~91 */
+        assert_in_range(hist[v], 8600, 9600);
+}
+
+static void test_gen_clamping(void **state)
+{
+    (void)state;
+    ft_gen_config c = base_config();
+    c.max_requests = 20000;
+    c.input = (ft_dist){ .kind = FT_DIST_NORMAL, .mean = 100, .sd = 1000, .lo = 50, .hi = 200 };
+    c.output = (ft_dist){ .kind = FT_DIST_NORMAL, .mean = 0, .sd = 10 };   /* no hi: >= 1 */
+    assert_int_equal(run_gen(&c, NULL, g_in, g_out), 20000);
+    size_t at_lo = 0, at_hi = 0, at_one = 0;
+    for (size_t i = 0; i < 20000; i++) {
+        assert_in_range(g_in[i], 50, 200);
+        assert_true(g_out[i] >= 1);
+        at_lo += g_in[i] == 50;
+        at_hi += g_in[i] == 200;
+        at_one += g_out[i] == 1;
+    }
+    assert_true(at_lo > 5000 && at_hi > 5000);          /* ~46 % each side */
+    assert_true(at_one > 9000);                         /* half the draws are <= 0.5 */
+    c.input = (ft_dist){ .kind = FT_DIST_FIXED, .mean = 500, .hi = 300 };
+    c.output = (ft_dist){ .kind = FT_DIST_FIXED, .mean = 2.4 };
+    assert_int_equal(run_gen(&c, NULL, g_in, g_out), 20000);
+    assert_int_equal(g_in[123], 300);
+    assert_int_equal(g_out[456], 2);
+}
+
+static void test_gen_stop_conditions(void **state)
+{
+    (void)state;
+    ft_gen_config c = base_config();
+    c.max_requests = 5;
+    ft_source *s = gen_ok(&c);
+    ft_request r;
+    char *err = NULL;
+    assert_int_equal(drain(s, NULL, NULL, NULL, 100), 5);
+    assert_int_equal(ft_source_next(s, &r, &err), 0);     /* stays ended */
+    ft_source_free(s);
+    c.max_requests = 0;
+    c.arrival.rate = 100;
+    c.duration_ns = 10 * (int64_t)1000000000;
+    size_t n = run_gen(&c, g_t, NULL, NULL);
+    assert_in_range(n, 1000 - 130, 1000 + 130);          /* 4 sd of Poisson(1000) */
+    assert_true(g_t[n - 1] <= c.duration_ns);
+    assert_true(g_t[n - 1] > c.duration_ns - 100000000); /* last gap ~10 ms, not 100 */
+    c.max_requests = 50;                                 /* whichever comes first */
+    assert_int_equal(run_gen(&c, g_t, NULL, NULL), 50);
+    c.max_requests = 100000;
+    c.duration_ns = 1000000000;
+    assert_in_range(run_gen(&c, g_t, NULL, NULL), 50, 150);
+}
+
+static void test_gen_prefix_groups(void **state)
+{
+    (void)state;
+    ft_gen_config c = base_config();
+    c.max_requests = 4000;
+    c.prefix_tokens = 128;
+    c.prefix_groups = 4;
+    c.input = (ft_dist){ .kind = FT_DIST_UNIFORM, .lo = 1, .hi = 64 };
+    ft_source *s = gen_ok(&c);
+    uint64_t groups[5] = { 0 }, prev_unique = 0;
+    size_t ngroups = 0, count[5] = { 0 };
+    ft_request r;
+    char *err = NULL;
+    while (ft_source_next(s, &r, &err) == 1) {
+        assert_int_equal(r.nsegs, 2);
+        assert_int_equal(r.segs[0].len, 128);
+        assert_int_equal(r.input_tokens, 128 + r.segs[1].len);
+        size_t g = 0;
+        while (g < ngroups && groups[g] != r.segs[0].content)
+            g++;
+        assert_true(g < 4);
+        if (g == ngroups)
+            groups[ngroups++] = r.segs[0].content;
+        count[g]++;
+        assert_true(r.segs[1].content != prev_unique);
+        for (size_t k = 0; k < ngroups; k++)
+            assert_true(r.segs[1].content != groups[k]);
+        prev_unique = r.segs[1].content;
+    }
+    ft_source_free(s);
+    assert_int_equal(ngroups, 4);
+    for (int g = 0; g < 4; g++)
+        assert_in_range(count[g], 850, 1150);
+    c.prefix_tokens = 0;                                  /* no prefix: one segment */
+    s = gen_ok(&c);
+    assert_int_equal(ft_source_next(s, &r, &err), 1);
+    assert_int_equal(r.nsegs, 1);
+    assert_int_equal(r.input_tokens, r.segs[0].len);
+    ft_source_free(s);
+}
+
+typedef struct bad_case {
+    const char *field;      /* expected in the message */
+    void (*mutate)(ft_gen_config *c);
+} bad_case;
+
+static void m_rate0(ft_gen_config *c) { c->arrival.rate = 0; }
+static void m_rate_neg(ft_gen_config *c) { c->arrival.rate = -3; }
+static void m_rate_nan(ft_gen_config *c) { c->arrival.rate = NAN; }
+static void m_cv0(ft_gen_config *c) { c->arrival = (ft_arrival){ FT_ARR_GAMMA, 1, 0 }; }
+static void m_kind(ft_gen_config *c) { c->arrival.kind = (ft_arrival_kind)9; }
+static void m_sd(ft_gen_config *c) { c->input = (ft_dist){ .kind = FT_DIST_NORMAL, .mean = 5, .sd = -1 }; }
+static void m_lohi(ft_gen_config *c) { c->output.lo = 10; c->output.hi = 5; }
+static void m_unif(ft_gen_config *c) { c->input = (ft_dist){ .kind = FT_DIST_UNIFORM, .lo = 5 }; }
+static void m_logn(ft_gen_config *c) { c->output = (ft_dist){ .kind = FT_DIST_LOGNORMAL, .sd = 3 }; }
+static void m_fixed(ft_gen_config *c) { c->input.mean = 0; }
+static void m_endless(ft_gen_config *c) { c->max_requests = 0; c->duration_ns = 0; }
+static void m_dur(ft_gen_config *c) { c->duration_ns = -1; }
+
+static void test_gen_bad_configs(void **state)
+{
+    (void)state;
+    static const bad_case cases[] = {
+        { "arrival.rate", m_rate0 }, { "arrival.rate", m_rate_neg },
+        { "arrival.rate", m_rate_nan }, { "arrival.cv", m_cv0 },
+        { "arrival.kind", m_kind }, { "input.sd", m_sd }, { "output: expected lo <= hi", m_lohi },
+        { "input.hi", m_unif }, { "output.mean", m_logn }, { "input.mean", m_fixed },
+        { "max_requests", m_endless }, { "duration_ns", m_dur },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ft_gen_config c = base_config();
+        cases[i].mutate(&c);
+        ft_source *s = (ft_source *)&c;                   /* must be cleared */
+        char *err = NULL;
+        assert_int_equal(ft_gen_new(&c, &s, &err), -EINVAL);
+        assert_null(s);
+        assert_non_null(err);
+        if (!strstr(err, cases[i].field))
+            fail_msg("case %zu: '%s' does not name '%s'", i, err, cases[i].field);
+        free(err);
+    }
+}
+
 /* ---------------------------------------------------------------- source wrapper */
 
 static int destroyed;
@@ -271,6 +572,14 @@ int main(void)
         cmocka_unit_test(test_hash_partial_and_limits),
         cmocka_unit_test(test_hash_seed_chaining),
         cmocka_unit_test(test_hash_vs_naive_random),
+        cmocka_unit_test(test_gen_deterministic),
+        cmocka_unit_test(test_gen_poisson_rate),
+        cmocka_unit_test(test_gen_gamma_cv),
+        cmocka_unit_test(test_gen_length_distributions),
+        cmocka_unit_test(test_gen_clamping),
+        cmocka_unit_test(test_gen_stop_conditions),
+        cmocka_unit_test(test_gen_prefix_groups),
+        cmocka_unit_test(test_gen_bad_configs),
     };
     return cmocka_run_group_tests_name("traces", tests, NULL, NULL);
 }
