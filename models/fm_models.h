@@ -3,7 +3,7 @@
  *
  * An accelerator (GPU, TPU, ASIC) is its peak compute, memory, links, power and price
  * plus achievable-efficiency factors; an LLM is its architecture (dense, GQA or MoE)
- * and dtypes. Both come from catalogue files (models/catalog/*.yaml), from a scenario
+ * and dtypes. Both come from catalogue files (YAML under models/catalog/), from a scenario
  * that names a catalogue entry and overrides fields, from an inline definition, or (for
  * LLMs) from a Hugging Face config.json. From them follow weight bytes, FLOPs per
  * token, KV bytes per token per tensor-parallel shard and the KV block count of a
