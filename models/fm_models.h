@@ -70,18 +70,32 @@ typedef struct fm_llm {
 
 /* --- derived quantities (all pure) --- */
 
-/* Total parameters, and parameters touched per token (MoE: active experts only). */
+/*
+ * Total parameters, and parameters touched per token (MoE: active experts only):
+ * embeddings (+ LM head unless tied), Q/K/V/O, MLP (3 matrices when gated, else 2)
+ * per expert, router, norms. Biases and other sub-0.1 % terms are left out.
+ */
 double fm_llm_params_total(const fm_llm *m);
 double fm_llm_params_active(const fm_llm *m);
+/* Parameters of one expert's MLP summed over all layers (a dense model: its MLP). */
+double fm_llm_params_expert(const fm_llm *m);
 /* Bytes of all weights (whole model, not per shard). */
 double fm_llm_weight_bytes(const fm_llm *m);
-/* Matmul FLOPs per token excluding attention over the context (2 x active params). */
+/*
+ * Matmul FLOPs per token excluding attention over the context: 2 x active parameters
+ * without the input embedding (a gather), LM head included.
+ */
 double fm_llm_linear_flops_per_token(const fm_llm *m);
 /* KV-cache bytes per token held by one TP shard: 2 x layers x max(1, kv_heads/tp) x head_dim x dtype. */
 double fm_llm_kv_bytes_per_token(const fm_llm *m, int tp);
-/* Checks internal consistency (positive sizes, heads divisible, ...). */
+/*
+ * Check internal consistency (positive sizes, kv_heads divides heads, efficiencies in
+ * (0, 1], idle_w <= tdp_w, ...); 0 or -EINVAL with a message naming the entry.
+ */
 int fm_llm_validate(const fm_llm *m, char **err);
 int fm_accel_validate(const fm_accel *a, char **err);
+/* 0 when tp >= 1 divides the attention heads (vLLM's rule), else -EINVAL. */
+int fm_llm_check_tp(const fm_llm *m, int tp, char **err);
 
 /* How a replica's KV capacity was sized, vLLM style (reference/vllm-engine.md §3). */
 typedef struct fm_kv_sizing {
@@ -90,13 +104,18 @@ typedef struct fm_kv_sizing {
     double activation_bytes;    /* activation peak + runtime reserve, per shard */
     double kv_bytes;            /* what is left for the KV cache, per shard */
     double kv_bytes_per_token;  /* per shard */
-    int64_t num_blocks;         /* usable blocks (<= 0: the model does not fit) */
-    int64_t num_tokens;         /* num_blocks x block_size */
+    int64_t num_blocks;         /* usable blocks: vLLM's num_gpu_blocks - 1 (null block) */
+    int64_t num_tokens;         /* num_blocks x block_size (usable tokens) */
 } fm_kv_sizing;
 
 /*
- * Sizes the KV cache of one replica of `m` on `tp` accelerators `a`. Fails with
- * -EINVAL and a message when the weights and reserve do not fit.
+ * Sizes the KV cache of one replica of `m` on `tp` accelerators `a`, per shard:
+ * requested = memory x gpu_memory_utilization; weights = weight bytes / tp; reserve =
+ * activation peak of one forward over max_num_batched_tokens + fp32 logits (and probs)
+ * for max_num_seqs rows + 1.5 GB runtime (CUDA context, cuBLAS, NCCL); KV = the rest,
+ * floored to whole blocks. Fails with -EINVAL and a message ("... raise tp") when the
+ * weights and reserve leave no block, or when tp does not divide the heads; *out is
+ * only written on success. Whether max_model_len fits is the caller's check.
  */
 int fm_kv_size(const fm_accel *a, const fm_llm *m, int tp, double gpu_memory_utilization,
                int block_size, int max_num_batched_tokens, int max_num_seqs,
@@ -123,12 +142,21 @@ const fm_llm *fm_catalog_llm_at(const fm_catalog *c, size_t i);
 /*
  * Reads an accelerator or LLM from a YAML mapping on top of *inout (fields absent from
  * the mapping keep their value), so a scenario can start from a catalogue entry and
- * override any field. Unknown keys and out-of-range values are errors. On error
- * *inout is unchanged.
+ * override any field. Keys are those of models/catalog/.yaml plus `name`; `base` and
+ * `hf_config` are left to the caller. Unknown keys and out-of-range values are errors
+ * naming file:line:col. An LLM left with kv_heads, head_dim, weight_bytes or kv_bytes
+ * at 0 gets the default (heads, hidden_size / heads, 2, 2). Does not call the
+ * validators (the caller does, once the entry is complete). On error *inout is
+ * unchanged.
  */
 int fm_accel_from_yaml(fu_ynode map, fm_accel *inout, char **err);
 int fm_llm_from_yaml(fu_ynode map, fm_llm *inout, char **err);
-/* Reads an LLM from a Hugging Face config.json (jansson). */
+/*
+ * Reads an LLM from a Hugging Face config.json (jansson) into *out. The name is the
+ * last part of "_name_or_path", else the parent directory of a file called
+ * config.json, else the file name without ".json". Fails with -ENOENT/-EIO for the
+ * file and -EINVAL naming the file and the missing or bad key; validates the result.
+ */
 int fm_llm_from_hf_config(const char *path, fm_llm *out, char **err);
 
 /*
