@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <gsl/gsl_rng.h>
 #define XXH_STATIC_LINKING_ONLY
@@ -520,6 +521,251 @@ static void test_gen_bad_configs(void **state)
     }
 }
 
+
+/* ---------------------------------------------------------------- Azure reader */
+
+#define FIXTURE(name) TOP_SRCDIR "/tests/data/" name
+#define SHARED(name) TOP_SRCDIR "/../shared/data/traces/" name
+
+static ft_source *azure_ok(const char *path, uint64_t max)
+{
+    ft_source *s = NULL;
+    char *err = NULL;
+    if (ft_azure_open(path, max, &s, &err) != 0)
+        fail_msg("ft_azure_open: %s", err ? err : "(no message)");
+    assert_null(err);
+    return s;
+}
+
+static void skip_unless_present(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        print_message("# skipped: %s is absent (shared reference data not checked out)\n", path);
+        skip();
+    }
+    fclose(f);
+}
+
+typedef struct expect_row {
+    int64_t t_ns;
+    uint32_t in, out;
+} expect_row;
+
+static void expect_rows(ft_source *s, const expect_row *e, size_t n)
+{
+    ft_request r;
+    char *err = NULL;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(ft_source_next(s, &r, &err), 1);
+        assert_int_equal(r.arrival_ns, e[i].t_ns);
+        assert_int_equal(r.input_tokens, e[i].in);
+        assert_int_equal(r.output_tokens, e[i].out);
+        assert_int_equal(r.nsegs, 1);
+        assert_int_equal(r.segs[0].len, e[i].in);
+    }
+    assert_null(err);
+}
+
+static void test_azure_fixture(void **state)
+{
+    (void)state;
+    static const expect_row e[] = {
+        { 0, 374, 44 },
+        { 0, 1, 1 },                                   /* 0 tokens read as 1 */
+        { 819410000, 1000, 7 },                        /* ".5": one fractional digit */
+        { 20653319409900, 2, 3 },                      /* 23:59:59.9999999 */
+        { 20653319410000, 5, 6 },                      /* next day, no fraction */
+    };
+    ft_source *s = azure_ok(FIXTURE("azure-good.csv"), 0);
+    expect_rows(s, e, 5);
+    ft_request r;
+    char *err = NULL;
+    assert_int_equal(ft_source_next(s, &r, &err), 0);
+    assert_int_equal(ft_source_next(s, &r, &err), 0);
+    ft_source_free(s);
+    s = azure_ok(FIXTURE("azure-good.csv"), 2);           /* max_requests */
+    expect_rows(s, e, 2);
+    assert_int_equal(ft_source_next(s, &r, &err), 0);
+    ft_source_free(s);
+}
+
+static void test_azure_distinct_prompts(void **state)
+{
+    (void)state;
+    ft_source *s = azure_ok(FIXTURE("azure-good.csv"), 0);
+    uint64_t ids[5];
+    ft_request r;
+    char *err = NULL;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(ft_source_next(s, &r, &err), 1);
+        ids[i] = r.segs[0].content;
+        for (int j = 0; j < i; j++)
+            assert_true(ids[j] != ids[i]);
+    }
+    ft_source_free(s);
+    s = azure_ok(FIXTURE("azure-good.csv"), 0);            /* the same ids on a re-read */
+    assert_int_equal(ft_source_next(s, &r, &err), 1);
+    assert_true(r.segs[0].content == ids[0]);
+    ft_source_free(s);
+}
+
+static void test_azure_crlf_and_offsets(void **state)
+{
+    (void)state;
+    static const expect_row crlf[] = {
+        { 0, 374, 44 }, { 4314579000, 396, 109 }, { 13319410000, 1, 2 },
+    };
+    ft_source *s = azure_ok(FIXTURE("azure-crlf.csv"), 0);
+    expect_rows(s, crlf, 3);
+    ft_request r;
+    char *err = NULL;
+    assert_int_equal(ft_source_next(s, &r, &err), 0);
+    ft_source_free(s);
+    /* 02:00+02:00, 00:00:01.25+00:00, 19:00:02-05:00 (previous day), 00:00:03Z */
+    static const expect_row off[] = {
+        { 0, 100, 10 }, { 1250000000, 200, 20 }, { 2000000000, 300, 30 }, { 3000000000, 400, 40 },
+    };
+    s = azure_ok(FIXTURE("azure-2024-offset.csv"), 0);
+    expect_rows(s, off, 4);
+    assert_int_equal(ft_source_next(s, &r, &err), 0);
+    ft_source_free(s);
+}
+
+typedef struct bad_file {
+    const char *name;
+    size_t rows_before;     /* good rows returned before the error; SIZE_MAX: fails at open */
+    int rc;
+    const char *msg;        /* expected after the path */
+} bad_file;
+
+static void check_bad_file(const bad_file *b)
+{
+    char path[512], *err = NULL;
+    snprintf(path, sizeof path, "%s/tests/data/%s", TOP_SRCDIR, b->name);
+    ft_source *s = NULL;
+    int rc = ft_azure_open(path, 0, &s, &err);
+    if (b->rows_before == SIZE_MAX) {
+        assert_int_equal(rc, b->rc);
+        assert_null(s);
+    } else {
+        assert_int_equal(rc, 0);
+        ft_request r;
+        for (size_t i = 0; i < b->rows_before; i++)
+            assert_int_equal(ft_source_next(s, &r, &err), 1);
+        assert_int_equal(ft_source_next(s, &r, &err), b->rc);
+        assert_non_null(err);
+        char *again = NULL;                               /* the error is sticky */
+        assert_int_equal(ft_source_next(s, &r, &again), b->rc);
+        assert_string_equal(again, err);
+        free(again);
+        ft_source_free(s);
+    }
+    assert_non_null(err);
+    assert_true(strncmp(err, path, strlen(path)) == 0);
+    assert_string_equal(err + strlen(path), b->msg);
+    free(err);
+}
+
+static void test_azure_errors(void **state)
+{
+    (void)state;
+    static const bad_file cases[] = {
+        { "azure-badnumber.csv", 2, -EINVAL,
+          ":4: expected an integer in column ContextTokens, got '12x'" },
+        { "azure-crlf-bad.csv", 1, -EINVAL,
+          ":3: expected an integer in column ContextTokens, got '-3'" },
+        { "azure-badheader.csv", SIZE_MAX, -EINVAL,
+          ":1: expected the header 'TIMESTAMP,ContextTokens,GeneratedTokens' (optionally after ROW_INDEX)" },
+        { "azure-empty.csv", SIZE_MAX, -EINVAL,
+          ":1: expected the header 'TIMESTAMP,ContextTokens,GeneratedTokens', got an empty file" },
+        { "azure-decreasing.csv", 3, -EINVAL,
+          ":5: expected timestamps in order, but '2023-11-16 18:15:54.9999999' is earlier than the previous row's" },
+        { "azure-badfields.csv", 1, -EINVAL, ":4: expected 3 fields, got 2" },
+        { "azure-badtime.csv", 1, -EINVAL,
+          ":3: expected a timestamp 'YYYY-MM-DD HH:MM:SS.fffffff' in column TIMESTAMP, got '2023-13-16 18:15:47.6805900'" },
+        { "azure-no-such-file.csv", SIZE_MAX, -ENOENT, ": cannot open: No such file or directory" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_bad_file(&cases[i]);
+}
+
+typedef struct trace_stats {
+    size_t n;
+    double in_mean, out_mean;
+    int64_t first, last;
+} trace_stats;
+
+/* Streams a whole trace, checking order and prompt shape on the way. */
+static trace_stats stream_all(const char *path)
+{
+    ft_source *s = azure_ok(path, 0);
+    trace_stats st = { 0 };
+    double in = 0, out = 0;
+    ft_request r;
+    char *err = NULL;
+    int rc;
+    while ((rc = ft_source_next(s, &r, &err)) == 1) {
+        if (st.n == 0)
+            st.first = r.arrival_ns;
+        assert_true(r.arrival_ns >= st.last);
+        assert_true(r.nsegs == 1 && r.segs[0].len == r.input_tokens && r.output_tokens >= 1);
+        st.last = r.arrival_ns;
+        in += r.input_tokens;
+        out += r.output_tokens;
+        st.n++;
+    }
+    if (rc != 0)
+        fail_msg("%s", err ? err : "(no message)");
+    ft_source_free(s);
+    st.in_mean = in / st.n;
+    st.out_mean = out / st.n;
+    return st;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_azure_2023_conv(void **state)
+{
+    (void)state;
+    const char *path = SHARED("azure2023_AzureLLMInferenceTrace_conv.csv");
+    skip_unless_present(path);
+    double t = now_s();
+    trace_stats st = stream_all(path);
+    print_message("# streamed %zu rows of the Azure 2023 conv trace in %.1f ms\n", st.n,
+                  1e3 * (now_s() - t));
+    assert_int_equal(st.n, 19366);
+    assert_true(fabs(st.in_mean - 1154.7) < 0.05);
+    assert_true(fabs(st.out_mean - 211.1) < 0.05);
+    assert_int_equal(st.first, 0);
+    /* 18:15:46.6805900 to 19:14:08.4025270: 58 min 21.7219370 s */
+    assert_int_equal(st.last, 3501721937000);
+    st = stream_all(SHARED("azure2023_AzureLLMInferenceTrace_code.csv"));
+    assert_int_equal(st.n, 8819);
+}
+
+static void test_azure_2024_excerpt(void **state)
+{
+    (void)state;
+    const char *path = SHARED("azure2024_conv_1week_notebook_excerpt.csv");
+    skip_unless_present(path);
+    static const expect_row e[] = {
+        { 0, 1452, 3 }, { 40520000, 584, 3 }, { 156825000, 862, 38 },
+    };
+    ft_source *s = azure_ok(path, 0);
+    expect_rows(s, e, 3);
+    ft_source_free(s);
+    trace_stats st = stream_all(path);
+    assert_int_equal(st.n, 10);
+    /* 2024-05-12 00:00:00.001163 to 2024-05-18 23:59:59.995460 */
+    assert_int_equal(st.last, 604799994297000);
+}
+
 /* ---------------------------------------------------------------- source wrapper */
 
 static int destroyed;
@@ -580,6 +826,12 @@ int main(void)
         cmocka_unit_test(test_gen_stop_conditions),
         cmocka_unit_test(test_gen_prefix_groups),
         cmocka_unit_test(test_gen_bad_configs),
+        cmocka_unit_test(test_azure_fixture),
+        cmocka_unit_test(test_azure_distinct_prompts),
+        cmocka_unit_test(test_azure_crlf_and_offsets),
+        cmocka_unit_test(test_azure_errors),
+        cmocka_unit_test(test_azure_2023_conv),
+        cmocka_unit_test(test_azure_2024_excerpt),
     };
     return cmocka_run_group_tests_name("traces", tests, NULL, NULL);
 }
