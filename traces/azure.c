@@ -237,33 +237,37 @@ static int bad_count(azure *a, size_t col)
                      a->field[a->row_index + col]);
 }
 
-static void data_row(azure *a)
+/* Parses the current row's fields into *r; false (with the error set) if one is bad. */
+static bool parse_fields(azure *a, row *r)
 {
     size_t base = a->row_index;
-    row r = { .line = a->line };
     if (a->nf != 3 + base) {
         set_error(a, -EINVAL, "%s:%llu: expected %zu fields, got %zu", a->path,
                   (unsigned long long)a->line, 3 + base, a->nf);
-        return;
+        return false;
     }
-    if (!parse_timestamp(a->field[base], &r.t_ns)) {
+    if (!parse_timestamp(a->field[base], &r->t_ns)) {
         set_error(a, -EINVAL, "%s:%llu: expected a timestamp 'YYYY-MM-DD HH:MM:SS.fffffff' "
                   "in column TIMESTAMP, got '%s'", a->path, (unsigned long long)a->line,
                   a->field[base]);
-        return;
+        return false;
     }
-    if (!parse_count(a->field[base + 1], &r.in)) {
-        bad_count(a, 1);
+    if (!parse_count(a->field[base + 1], &r->in))
+        return bad_count(a, 1), false;
+    if (!parse_count(a->field[base + 2], &r->out))
+        return bad_count(a, 2), false;
+    return true;
+}
+
+static void data_row(azure *a)
+{
+    row r = { .line = a->line };
+    if (!parse_fields(a, &r))
         return;
-    }
-    if (!parse_count(a->field[base + 2], &r.out)) {
-        bad_count(a, 2);
-        return;
-    }
     if (a->have_t0 && r.t_ns < a->t_prev) {
         set_error(a, -EINVAL, "%s:%llu: expected timestamps in order, but '%s' is earlier "
                   "than the previous row's", a->path, (unsigned long long)a->line,
-                  a->field[base]);
+                  a->field[a->row_index]);
         return;
     }
     if (!a->have_t0)

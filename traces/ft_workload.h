@@ -85,7 +85,29 @@ typedef struct ft_gen_config {
     int64_t duration_ns;    /* stop at this arrival time (0 = no limit) */
 } ft_gen_config;
 
-/* A generator source. Fails with -EINVAL for an invalid configuration. */
+/*
+ * A generator source (one gsl_rng_mt19937 stream seeded with cfg->seed; GSL keeps 32
+ * bits of a seed, so the high half is xor-folded into the low half). The same config
+ * gives the same sequence. Per request it draws, in this order: the gap to the next
+ * arrival (the first request arrives one gap after 0), the prefix group, the input
+ * length, the output length.
+ *  - arrival: Poisson (exponential gaps, mean 1/rate) or gamma renewal (shape 1/cv^2,
+ *    scale 1/(rate shape)). Arrival times are the running double sum of gaps, rounded
+ *    to ns each time, so rounding never accumulates.
+ *  - lengths: fixed = mean; uniform = an integer in lo..hi inclusive; normal;
+ *    lognormal given the mean and sd of the length itself (not of its log). Draws are
+ *    rounded and clamped to [max(1, lo), hi] when hi > 0, else to >= 1.
+ *  - prompt: [(prefix of a uniformly drawn group, prefix_tokens), (unique, input)]
+ *    when prefix_tokens > 0 (prefix_groups 0 counts as 1), else [(unique, input)];
+ *    content ids are hashes of a tag, an index and the seed, so prefix and unique ids
+ *    never meet. input_tokens counts both segments. session, cls, priority are 0.
+ *  - stops after max_requests, or before the first arrival later than duration_ns,
+ *    whichever comes first; at least one of the two must be set.
+ * Fails with -EINVAL (message naming the field, e.g. "arrival.rate", "input.sd") for
+ * rate <= 0, gamma cv <= 0, sd < 0, lo or hi < 0, lo > hi (hi > 0), uniform without
+ * hi, lognormal mean <= 0, fixed mean < 1, non-finite numbers, unknown kinds, no stop
+ * condition; -ENOMEM when out of memory. *out is NULL on failure.
+ */
 int ft_gen_new(const ft_gen_config *cfg, ft_source **out, char **err);
 
 /* --- trace readers --- */
@@ -94,6 +116,13 @@ int ft_gen_new(const ft_gen_config *cfg, ft_source **out, char **err);
  * Azure LLM inference trace, 2023 layout: header TIMESTAMP,ContextTokens,GeneratedTokens
  * and timestamps "YYYY-MM-DD HH:MM:SS.fffffff". Arrivals are shifted so the first row
  * is at 0. A malformed row is an error naming file:line. Rows are streamed (libcsv).
+ * Also reads the 2024 layout (same columns, "...SS.ffffff+00:00": any +HH:MM, -HH:MM
+ * or Z offset is applied) and a leading ROW_INDEX column (the 2024 notebook excerpts).
+ * 0 to 9 fractional digits. Token counts of 0 read as 1 (no error); timestamps must not
+ * decrease. Each prompt is one segment with a content id unique to its line.
+ * max_requests 0 = all rows. Errors: the file cannot be opened (-errno) or its header
+ * is wrong (-EINVAL, "file:1: expected the header ..."): here, *out NULL; a bad row:
+ * from ft_source_next(), after the good rows before it, and again on every later call.
  */
 int ft_azure_open(const char *path, uint64_t max_requests, ft_source **out, char **err);
 
@@ -102,6 +131,11 @@ int ft_azure_open(const char *path, uint64_t max_requests, ft_source **out, char
 /*
  * Chained hashes of the full blocks of a prompt at `block_size` tokens per block:
  * h[i] = xxh64(description of block i's tokens, seed = h[i-1]) (h[-1] = `seed`).
+ * The description lists, for each maximal run of the block's tokens inside one
+ * segment, (content id, start offset in that segment, run length) as three 64-bit
+ * little-endian words; it depends only on token identities, so two prompts get equal
+ * h[i] exactly while their first (i+1)*block_size tokens agree (and seeds are equal).
+ * A partial last block is not hashed. block_size > 0 (asserted).
  * Writes min(nblocks_max, total_tokens / block_size) hashes to `out` and returns that
  * count. O(number of blocks + segments).
  */
