@@ -26,11 +26,17 @@ typedef struct fm_seq_work {
     uint32_t context;    /* tokens already in the KV cache before this step */
 } fm_seq_work;
 
-/* Where a step's time goes, in seconds. total = the predicted step time. */
+/*
+ * Where a step's time goes, in seconds. total = the predicted step time =
+ * compute + memory + comm + overhead. A step has phases (for the roofline: the linear
+ * layers, then attention), each taking the longer of its FLOP time and its memory
+ * time; a phase's time is counted under compute when FLOPs won and under memory when
+ * bytes won, so compute vs memory says which bound dominated.
+ */
 typedef struct fm_step_breakdown {
     double total;
-    double compute;      /* time bound by FLOPs */
-    double memory;       /* time bound by memory traffic (weights, KV reads/writes) */
+    double compute;      /* time of phases bound by FLOPs */
+    double memory;       /* time of phases bound by memory traffic (weights, KV) */
     double comm;         /* tensor-parallel collectives */
     double overhead;     /* fixed per-step overhead */
     double flops;        /* FLOPs of the step (whole replica) */
@@ -49,12 +55,22 @@ typedef struct fm_latency_ops {
     void (*destroy)(void *self);
 } fm_latency_ops;
 
+/* The roofline model (models/roofline.c); registered in models/latency.c's table. */
+extern const fm_latency_ops fm_roofline_ops;
+
 /* Looks up an implementation by name ("roofline"); NULL when unknown. */
 const fm_latency_ops *fm_latency_find(const char *name);
+/* The i-th registered implementation, NULL past the end (for listing names). */
+const fm_latency_ops *fm_latency_at(size_t i);
 
-/* Creates a model of `kind` for a replica of `m` on `tp` accelerators `a`. */
+/*
+ * Creates a model of `kind` for a replica of `m` on `tp` accelerators `a`; 0, or
+ * -EINVAL with *err for an unknown kind or a replica the model rejects (invalid
+ * accelerator or LLM, tp not dividing the heads), -ENOMEM.
+ */
 int fm_latency_new(const char *kind, const fm_accel *a, const fm_llm *m, int tp,
                    fm_latency **out, char **err);
+/* Frees the model; accepts NULL. */
 void fm_latency_free(fm_latency *l);
 /* Predicted step time in seconds; see fm_latency_ops.step_time. */
 double fm_latency_step(fm_latency *l, const fm_seq_work *seqs, size_t n,
