@@ -221,6 +221,23 @@ static void test_hash_vs_naive_random(void **state)
 }
 
 
+/* Blocks made of many tiny segments (more pieces than one block's fast-path buffer). */
+static void test_hash_many_pieces(void **state)
+{
+    (void)state;
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 99);
+    ft_segment a[300], b[300];
+    for (int it = 0; it < 200; it++) {
+        for (size_t i = 0; i < 300; i++)
+            a[i] = (ft_segment){ 1 + gsl_rng_uniform_int(r, 2), 1 + (uint32_t)gsl_rng_uniform_int(r, 2) };
+        memcpy(b, a, sizeof a);
+        b[gsl_rng_uniform_int(r, 300)].content = 3;      /* one difference somewhere */
+        check_against_naive(a, 300, b, 300, it % 2 ? 64 : 37);
+    }
+    gsl_rng_free(r);
+}
+
 /* ---------------------------------------------------------------- generator */
 
 static ft_gen_config base_config(void)
@@ -818,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_hash_partial_and_limits),
         cmocka_unit_test(test_hash_seed_chaining),
         cmocka_unit_test(test_hash_vs_naive_random),
+        cmocka_unit_test(test_hash_many_pieces),
         cmocka_unit_test(test_gen_deterministic),
         cmocka_unit_test(test_gen_poisson_rate),
         cmocka_unit_test(test_gen_gamma_cv),

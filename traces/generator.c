@@ -205,6 +205,7 @@ static uint32_t draw_prompt(gen *g)
 
 static int gen_next(void *self, ft_request *out, char **err)
 {
+    (void)err;                              /* a valid generator cannot fail */
     gen *g = self;
     if (g->done || (g->cfg.max_requests && g->n >= g->cfg.max_requests))
         return 0;

@@ -15,6 +15,7 @@
 #include "ft_workload.h"
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stdlib.h>
 /* The streaming state on the stack; the header and the library come from one package. */
 #define XXH_STATIC_LINKING_ONLY
@@ -73,13 +74,49 @@ static void put_le64(unsigned char *p, uint64_t v)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static void hash_piece(XXH64_state_t *st, uint64_t content, uint64_t start, uint64_t len)
+/*
+ * The block being described. Most blocks hold one to a few pieces, so pieces collect in
+ * a small buffer hashed in one XXH64() call (about 3x faster than the streaming API for
+ * a 24-byte input); a block with more pieces spills into a streaming state, which gives
+ * the same hash as the one-shot call over the whole description.
+ */
+enum { PIECE = 24, BUFPIECES = 8 };
+
+typedef struct block_desc {
+    unsigned char buf[PIECE * BUFPIECES];
+    size_t used;                /* bytes in buf */
+    bool streaming;             /* st holds the earlier bytes of this block */
+    XXH64_state_t st;
+} block_desc;
+
+static void add_piece(block_desc *b, uint64_t seed, uint64_t content, uint64_t start,
+                      uint64_t len)
 {
-    unsigned char buf[24];
-    put_le64(buf, content);
-    put_le64(buf + 8, start);
-    put_le64(buf + 16, len);
-    XXH64_update(st, buf, sizeof buf);
+    if (b->used == sizeof b->buf) {
+        if (!b->streaming)
+            XXH64_reset(&b->st, seed);
+        XXH64_update(&b->st, b->buf, b->used);
+        b->streaming = true;
+        b->used = 0;
+    }
+    put_le64(b->buf + b->used, content);
+    put_le64(b->buf + b->used + 8, start);
+    put_le64(b->buf + b->used + 16, len);
+    b->used += PIECE;
+}
+
+static uint64_t finish_block(block_desc *b, uint64_t seed)
+{
+    uint64_t h;
+    if (b->streaming) {
+        XXH64_update(&b->st, b->buf, b->used);
+        h = XXH64_digest(&b->st);
+    } else {
+        h = XXH64(b->buf, b->used, seed);
+    }
+    b->used = 0;
+    b->streaming = false;
+    return h;
 }
 
 size_t ft_block_hashes(const ft_segment *segs, size_t nsegs, uint32_t block_size,
@@ -88,23 +125,21 @@ size_t ft_block_hashes(const ft_segment *segs, size_t nsegs, uint32_t block_size
     assert(block_size > 0);
     assert(segs || nsegs == 0);
     assert(out || nblocks_max == 0);
-    XXH64_state_t st;
+    block_desc b = { .used = 0, .streaming = false };
     size_t nb = 0;          /* full blocks hashed so far */
     uint32_t fill = 0;      /* tokens already in the block being built */
     uint64_t prev = seed;
-    XXH64_reset(&st, prev);
     for (size_t i = 0; i < nsegs && nb < nblocks_max; i++) {
         uint32_t off = 0;   /* next unconsumed token of segment i */
         while (off < segs[i].len && nb < nblocks_max) {
             uint32_t take = segs[i].len - off;
             if (take > block_size - fill)
                 take = block_size - fill;
-            hash_piece(&st, segs[i].content, off, take);
+            add_piece(&b, prev, segs[i].content, off, take);
             off += take;
             fill += take;
             if (fill == block_size) {
-                prev = out[nb++] = XXH64_digest(&st);
-                XXH64_reset(&st, prev);
+                prev = out[nb++] = finish_block(&b, prev);
                 fill = 0;
             }
         }
