@@ -19,7 +19,8 @@
  * Undefined figures: in fs_summary a figure that has no defined value (a latency
  * distribution with no samples, a per-token cost with no tokens, a rate over a zero
  * makespan) is 0, and its count (fs_stat.n, the token counts, makespan_s) says why. In
- * JSON such a figure is null. Nothing in either is ever NaN or infinite.
+ * JSON such a figure is null, and so are "cost" and "energy" when no fleet was given
+ * (no cost inputs, or 0 accelerators). Nothing in either is ever NaN or infinite.
  *
  * Ownership: fs_metrics is opaque and owned by its creator (fs_metrics_free);
  * fs_summary is a plain value with no pointers, safe to copy and to store.
@@ -153,7 +154,9 @@ void fs_summary_print(FILE *f, const fs_summary *s);
 
 /* The summary as a new JSON object (the caller owns the reference); NULL when out of
  * memory. Keys are snake_case with units in their names (ttft_s: {n, mean, p50, p90,
- * p99, max}); undefined figures are null; "slo" is null when no SLO is set. */
+ * p99, max}); undefined figures are null; "slo" is null when no SLO is set, "cost" and
+ * "energy" when no fleet was given. Reals are doubles: dump with JSON_REAL_PRECISION
+ * to shorten them. */
 json_t *fs_summary_to_json(const fs_summary *s);
 
 #endif
