@@ -233,12 +233,25 @@ static int no_inner_name(fu_ynode entry, char **err)
                                       "remove 'name:'"), -EINVAL);
 }
 
-/* Wraps a validator's message with the entry's position. */
-static int positioned(fu_ynode at, int rc, char **err, char *msg)
+/* Runs a validator; its message comes out prefixed with the entry's position. */
+static int accel_valid(fu_ynode at, const fm_accel *a, char **err)
 {
+    char *msg = NULL;
+    int rc = fm_accel_validate(a, &msg);
     if (rc == 0)
         return 0;
-    char *full = fu_ynode_errf(at, "%s", msg ? msg : "invalid entry");
+    char *full = fu_ynode_errf(at, "%s", msg ? msg : "invalid accelerator");
+    free(msg);
+    return fail(err, full, rc);
+}
+
+static int llm_valid(fu_ynode at, const fm_llm *m, char **err)
+{
+    char *msg = NULL;
+    int rc = fm_llm_validate(m, &msg);
+    if (rc == 0)
+        return 0;
+    char *full = fu_ynode_errf(at, "%s", msg ? msg : "invalid model");
     free(msg);
     return fail(err, full, rc);
 }
@@ -266,9 +279,7 @@ static int add_accel(fm_catalog *c, fu_ynode key, fu_ynode val, char **err)
         return duplicate(key, "accelerator", name, old->where, err);
     fm_accel a = {0};
     snprintf(a.name, sizeof a.name, "%s", name);
-    char *msg = NULL;
-    if ((rc = fm_accel_from_yaml(val, &a, err)) ||
-        (rc = positioned(val, fm_accel_validate(&a, &msg), err, msg)))
+    if ((rc = fm_accel_from_yaml(val, &a, err)) || (rc = accel_valid(val, &a, err)))
         return rc;
     if (grow((void **)&c->accels, c->n_accels, &c->cap_accels, sizeof *c->accels))
         return fail(err, fu_asprintf("out of memory"), -ENOMEM);
@@ -291,9 +302,7 @@ static int add_llm(fm_catalog *c, fu_ynode key, fu_ynode val, char **err)
         return duplicate(key, "model", name, old->where, err);
     fm_llm m = {0};
     snprintf(m.name, sizeof m.name, "%s", name);
-    char *msg = NULL;
-    if ((rc = fm_llm_from_yaml(val, &m, err)) ||
-        (rc = positioned(val, fm_llm_validate(&m, &msg), err, msg)))
+    if ((rc = fm_llm_from_yaml(val, &m, err)) || (rc = llm_valid(val, &m, err)))
         return rc;
     if (grow((void **)&c->llms, c->n_llms, &c->cap_llms, sizeof *c->llms))
         return fail(err, fu_asprintf("out of memory"), -ENOMEM);
