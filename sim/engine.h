@@ -27,6 +27,18 @@
  * bigger record) and must stay valid until on_finish is called for them; the engine
  * owns the per-request block table it allocates and frees it before on_finish. The
  * prompt segments must stay valid for the same time.
+ *
+ * Block hashes. A request's token stream is its prompt segments followed by one output
+ * segment (fs_engine_output_content(id), max_output tokens), hashed once at
+ * fs_engine_add() with ft_block_hashes(..., block_size, FS_ENGINE_HASH_SEED, ...). So a
+ * router that wants the engine's exact hashes (precise prefix-cache scoring, the
+ * on_block_stored/removed events) computes them the same way, and a later turn of a
+ * conversation that names the previous answer by fs_engine_output_content() hits the
+ * blocks that answer filled.
+ *
+ * Cost: per running sequence per step a handful of operations (a decode touches the
+ * block pool once every block_size tokens); no allocation in schedule or complete.
+ * fs_engine_add() allocates the request's hash array and block table once (O(blocks)).
  */
 #ifndef FS_ENGINE_H
 #define FS_ENGINE_H
@@ -85,12 +97,13 @@ struct fs_engine_req {
     /* private */
     struct fs_engine_req *prev, *next;   /* waiting or running list links */
     uint32_t sched_tokens;      /* tokens scheduled in the current step */
-    uint32_t nblocks, cap_blocks;
-    int32_t *blocks;            /* block table */
-    uint64_t *hashes;           /* chained hashes of all full blocks of prompt+output */
+    uint32_t nblocks, cap_blocks; /* cap_blocks = the most the request can ever hold */
+    int32_t *blocks;            /* block table (inside the `hashes` allocation) */
+    uint64_t *hashes;           /* chained hashes of the full blocks of prompt+output that
+                                   can ever be cached; one malloc with `blocks` */
     uint32_t nhashes;
-    uint32_t ncached_blocks;    /* leading blocks of the table that are registered in the cache */
-    uint64_t seq_no;            /* admission order, for priority ties */
+    uint32_t ncached_blocks;    /* leading blocks of the table already offered to the cache */
+    uint64_t seq_no;            /* arrival order at this engine, for priority ties */
 };
 
 /* Callbacks from fs_engine_complete() and preemptions; any member may be NULL. */
@@ -109,6 +122,12 @@ typedef struct fs_engine_observer {
 
 typedef struct fs_engine fs_engine;
 
+/* Seed of the engine's chained block hashes (see "Block hashes" above). */
+#define FS_ENGINE_HASH_SEED UINT64_C(0)
+
+/* Content id of request id's output segment (see "Block hashes" above). */
+uint64_t fs_engine_output_content(uint64_t id);
+
 /* Counters for metrics and for /metrics-style snapshots. */
 typedef struct fs_engine_stats {
     int waiting;                /* waiting + preempted requests */
@@ -121,8 +140,10 @@ typedef struct fs_engine_stats {
     uint64_t preemptions;
     uint64_t prefix_queries;    /* prompt tokens looked up */
     uint64_t prefix_hits;       /* prompt tokens found */
-    uint64_t prompt_tokens_computed;
+    uint64_t prompt_tokens_computed; /* prompt tokens computed (recomputation included) */
     uint64_t output_tokens;
+    uint64_t tokens_computed;   /* all tokens of all completed steps */
+    uint64_t finished;          /* requests finished */
 } fs_engine_stats;
 
 /* A new engine; fails with -EINVAL (message) for an invalid config, -ENOMEM. */
@@ -132,15 +153,21 @@ int fs_engine_new(const fs_engine_config *cfg, const fs_engine_observer *obs,
 void fs_engine_free(fs_engine *e);
 
 /*
- * Queues request r (fields above set) at time now. Returns 0, or -EINVAL when r cannot
- * ever run (prompt + output exceeds max_model_len or the whole KV cache): the caller
- * counts it as rejected. -ENOMEM when out of memory.
+ * Queues request r (public fields set, state FS_REQ_NEW as in a zeroed struct; the
+ * segment lengths must sum to prompt_len) at time now. Returns 0, or -EINVAL when r
+ * cannot ever run (an empty prompt or output, prompt + output exceeds max_model_len or
+ * its longest sequence needs more blocks than the whole KV cache): the caller counts
+ * it as rejected. -ENOMEM when out of memory. On error r is untouched.
  */
 int fs_engine_add(fs_engine *e, fs_engine_req *r, fs_ns now);
 
 /*
- * Forms the next step's batch at time now. Returns the number of scheduled sequences
- * (0 when there is nothing to run). Must alternate with fs_engine_complete().
+ * Forms the next step's batch at time now (vLLM's schedule(): running requests first,
+ * preempting the last running one when blocks run out; then admissions from the
+ * waiting head unless that preempted). Returns the number of scheduled sequences. 0
+ * happens only when the engine is idle (every waiting request can run alone, so
+ * something always fits); then no step is in progress. After a non-zero return the
+ * caller must call fs_engine_complete() before scheduling again. May call on_preempt.
  */
 size_t fs_engine_schedule(fs_engine *e, fs_ns now);
 /* The current batch's composition, valid until the next schedule/complete. */
@@ -148,7 +175,12 @@ const fm_seq_work *fs_engine_batch(const fs_engine *e, size_t *n);
 /* Tokens scheduled in the current batch. */
 uint32_t fs_engine_batch_tokens(const fs_engine *e);
 
-/* Applies the scheduled step's results at time now: emits tokens, finishes requests. */
+/*
+ * Applies the scheduled step's results at time now: every request whose chunk reached
+ * the end of its sequence emits one token (on_token); one that reaches max_output
+ * finishes (blocks freed tail first, on_finish). Partial prefill chunks emit nothing.
+ * Requires a step in progress (asserted). Afterwards the batch is empty.
+ */
 void fs_engine_complete(fs_engine *e, fs_ns now);
 
 /* True when a step has been scheduled and not yet completed. */
