@@ -389,6 +389,7 @@ static void set_defaults(fs_scenario *sc)
     sc->replicas = 1;
     sc->gpu_memory_utilization = 0.9;
     fs_engine_config_defaults(&sc->engine);
+    sc->engine.max_model_len = 0; /* the model's context window, set in cross_check */
 }
 
 static int require_keys(fu_ynode root, char **err)

@@ -479,6 +479,29 @@ static void test_free_null(void **state)
     fs_metrics_free(NULL);
 }
 
+/* Weighted inter-token gaps: 900 gaps of 5 ms, 90 of 20 ms, 10 of 200 ms. The exact
+ * p50 is 5 ms, p90 is 5 ms (the 900th), p99 20 ms; the histogram must land within its
+ * 1.2 % bin width, and the mean and max are exact. */
+static void test_itl_weighted_histogram(void **state)
+{
+    fs_metrics *m = fs_metrics_new(NULL);
+    assert_non_null(m);
+    fs_metrics_token_gaps(m, 5000000, 600);
+    fs_metrics_token_gaps(m, 200000000, 10);
+    fs_metrics_token_gaps(m, 20000000, 90);
+    fs_metrics_token_gaps(m, 5000000, 300);
+    fs_metrics_token_gaps(m, 7, 0);             /* no tokens: no effect */
+    fs_summary s;
+    fs_metrics_summarize(m, NULL, &s);
+    assert_int_equal(s.itl_s.n, 1000);
+    assert_close(s.itl_s.mean, (900 * 0.005 + 90 * 0.02 + 10 * 0.2) / 1000, 1e-12);
+    assert_close(s.itl_s.max, 0.2, 1e-12);
+    assert_close(s.itl_s.p50, 0.005, 0.012);
+    assert_close(s.itl_s.p90, 0.005, 0.012);
+    assert_close(s.itl_s.p99, 0.02, 0.012);
+    fs_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_print_deterministic_and_aligned),
         cmocka_unit_test(test_zero_requests),
         cmocka_unit_test(test_free_null),
+        cmocka_unit_test(test_itl_weighted_histogram),
     };
     return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }
