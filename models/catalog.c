@@ -10,7 +10,9 @@
  * fm_catalog_*_at() and "known names" messages show.
  *
  * Files hold two optional top-level mappings, `accelerators:` and `llms:`, of name ->
- * fields. Field names and units are those people quote (TFLOPS, GB, TB/s, us); the
+ * fields. An entry may start from an earlier one with `base: NAME` (a price book:
+ * `H100-spot: {base: H100-SXM, price_per_hour: 1.2}`); files load in byte order of
+ * their names, so a user's zz-prices.yaml can build on the bundled entries. Field names and units are those people quote (TFLOPS, GB, TB/s, us); the
  * tables below convert them to SI. Every error names file:line:column.
  */
 #include "fm_models.h"
@@ -28,7 +30,8 @@
 #define L(f) offsetof(fm_llm, f)
 
 /* Keys the caller of fm_*_from_yaml reads itself (scenario files). */
-static const char *const caller_keys[] = {"base", "hf_config", NULL};
+static const char *const accel_caller_keys[] = {"base", NULL};
+static const char *const llm_caller_keys[] = {"base", "hf_config", NULL};
 
 static const fu_yfield accel_fields[] = {
     {"name", FU_Y_STR, A(name), FM_NAME_MAX, 0, 0, 0, "name"},
@@ -94,7 +97,7 @@ static int fail(char **err, char *msg, int rc)
 int fm_accel_from_yaml(fu_ynode map, fm_accel *inout, char **err)
 {
     fm_accel a = *inout;
-    int rc = fu_yaml_apply(map, "accelerator", accel_fields, caller_keys, &a, err);
+    int rc = fu_yaml_apply(map, "accelerator", accel_fields, accel_caller_keys, &a, err);
     if (rc == 0)
         *inout = a;
     return rc;
@@ -115,7 +118,7 @@ static void llm_defaults(fm_llm *m)
 int fm_llm_from_yaml(fu_ynode map, fm_llm *inout, char **err)
 {
     fm_llm m = *inout;
-    int rc = fu_yaml_apply(map, "model", llm_fields, caller_keys, &m, err);
+    int rc = fu_yaml_apply(map, "model", llm_fields, llm_caller_keys, &m, err);
     if (rc == 0) {
         llm_defaults(&m);
         *inout = m;
@@ -223,14 +226,51 @@ static int entry_name(fu_ynode key, const char **name, char **err)
     return 0;
 }
 
-/* Rejects `name:` inside a catalogue entry: there the key is the name. */
-static int no_inner_name(fu_ynode entry, char **err)
+/* Rejects keys that a scenario may use but a catalogue entry may not. */
+static int no_scenario_keys(fu_ynode entry, char **err)
 {
-    fu_ynode n = fu_ymap_get(entry, "name");
-    if (!fu_ynode_ok(n))
+    static const char *const keys[] = {"name", "hf_config", NULL};
+    for (const char *const *k = keys; *k; k++) {
+        fu_ynode n = fu_ymap_get(entry, *k);
+        if (fu_ynode_ok(n))
+            return fail(err, fu_ynode_errf(n, "'%s' is not allowed in a catalogue entry (the "
+                                              "key is the name; use base: to start from "
+                                              "another entry)", *k), -EINVAL);
+    }
+    return 0;
+}
+
+static int unknown_base(fu_ynode b, const char *what, char **err)
+{
+    const char *name = fu_ynode_str(b);
+    return fail(err, fu_ynode_errf(b, "unknown base %s '%s' (a base must be defined earlier: "
+                                      "above in the same file, or in a file that sorts "
+                                      "before)", what, name ? name : "?"), -EINVAL);
+}
+
+/* Starts *a from the entry named by the entry's `base:`, when it has one. */
+static int accel_base(const fm_catalog *c, fu_ynode entry, fm_accel *a, char **err)
+{
+    fu_ynode b = fu_ymap_get(entry, "base");
+    if (!fu_ynode_ok(b))
         return 0;
-    return fail(err, fu_ynode_errf(n, "a catalogue entry takes its name from its key; "
-                                      "remove 'name:'"), -EINVAL);
+    const accel_entry *e = fu_ynode_str(b) ? find_accel(c, fu_ynode_str(b)) : NULL;
+    if (!e)
+        return unknown_base(b, "accelerator", err);
+    *a = e->a;
+    return 0;
+}
+
+static int llm_base(const fm_catalog *c, fu_ynode entry, fm_llm *m, char **err)
+{
+    fu_ynode b = fu_ymap_get(entry, "base");
+    if (!fu_ynode_ok(b))
+        return 0;
+    const llm_entry *e = fu_ynode_str(b) ? find_llm(c, fu_ynode_str(b)) : NULL;
+    if (!e)
+        return unknown_base(b, "model", err);
+    *m = e->m;
+    return 0;
 }
 
 /* Runs a validator; its message comes out prefixed with the entry's position. */
@@ -272,12 +312,14 @@ static int add_accel(fm_catalog *c, fu_ynode key, fu_ynode val, char **err)
 {
     const char *name;
     int rc = entry_name(key, &name, err);
-    if (rc || (rc = no_inner_name(val, err)))
+    if (rc || (rc = no_scenario_keys(val, err)))
         return rc;
     const accel_entry *old = find_accel(c, name);
     if (old)
         return duplicate(key, "accelerator", name, old->where, err);
     fm_accel a = {0};
+    if ((rc = accel_base(c, val, &a, err)))
+        return rc;
     snprintf(a.name, sizeof a.name, "%s", name);
     if ((rc = fm_accel_from_yaml(val, &a, err)) || (rc = accel_valid(val, &a, err)))
         return rc;
@@ -295,12 +337,14 @@ static int add_llm(fm_catalog *c, fu_ynode key, fu_ynode val, char **err)
 {
     const char *name;
     int rc = entry_name(key, &name, err);
-    if (rc || (rc = no_inner_name(val, err)))
+    if (rc || (rc = no_scenario_keys(val, err)))
         return rc;
     const llm_entry *old = find_llm(c, name);
     if (old)
         return duplicate(key, "model", name, old->where, err);
     fm_llm m = {0};
+    if ((rc = llm_base(c, val, &m, err)))
+        return rc;
     snprintf(m.name, sizeof m.name, "%s", name);
     if ((rc = fm_llm_from_yaml(val, &m, err)) || (rc = llm_valid(val, &m, err)))
         return rc;

@@ -426,6 +426,16 @@ static void test_dir_order_and_merge(void **state)
     assert_near(fm_catalog_accel(c, "zeta")->mem_bytes, 16e9, 1e-12);
     assert_int_equal(fm_catalog_n_llms(c), 0);
     fm_catalog_free(c);
+    /* a price book on top of an entry from an earlier file */
+    write_file("b.yaml", "accelerators:\n  Alpha-spot:\n    base: alpha\n"
+                         "    price_per_hour: 0.5\n    price_source: spot, today\n");
+    assert_int_equal(load_tmp(&c, &err), 0);
+    const fm_accel *spot = fm_catalog_accel(c, "alpha-spot");
+    assert_non_null(spot);
+    assert_string_equal(spot->name, "Alpha-spot");
+    assert_near(spot->price_per_hour, 0.5, 1e-12);
+    assert_near(spot->mem_bytes, 16e9, 1e-12);
+    fm_catalog_free(c);
 }
 
 static void test_dir_errors(void **state)
@@ -458,6 +468,14 @@ static void test_dir_errors(void **state)
     assert_int_equal(load_tmp(&c, &err), -EINVAL);
     assert_non_null(strstr(err, "b.yaml:3:5:"));
     assert_non_null(strstr(err, "kv_heads"));
+    free(err);
+    write_file("b.yaml", "accelerators:\n  Beta:\n    base: Zeta\n");
+    assert_int_equal(load_tmp(&c, &err), -EINVAL);
+    assert_non_null(strstr(err, "b.yaml:3:11: unknown base accelerator 'Zeta'"));
+    free(err);
+    write_file("b.yaml", "llms:\n  x:\n    hf_config: x.json\n");
+    assert_int_equal(load_tmp(&c, &err), -EINVAL);
+    assert_non_null(strstr(err, "b.yaml:3:16:"));
     free(err);
     write_file("b.yaml", "accelerators: [1]\n");
     assert_int_equal(load_tmp(&c, &err), -EINVAL);
