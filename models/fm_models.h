@@ -142,8 +142,8 @@ const fm_llm *fm_catalog_llm_at(const fm_catalog *c, size_t i);
 /*
  * Reads an accelerator or LLM from a YAML mapping on top of *inout (fields absent from
  * the mapping keep their value), so a scenario can start from a catalogue entry and
- * override any field. Keys are those of the catalogue files plus `name`; `base` and
- * `hf_config` are left to the caller. Unknown keys and out-of-range values are errors
+ * override any field. Keys are those of the catalogue files plus `name`; `base` (and
+ * for LLMs `hf_config`) are left to the caller. Unknown keys and out-of-range values are errors
  * naming file:line:col. An LLM left with kv_heads, head_dim, weight_bytes or kv_bytes
  * at 0 gets the default (heads, hidden_size / heads, 2, 2). Does not call the
  * validators (the caller does, once the entry is complete). On error *inout is
