@@ -154,7 +154,7 @@ static void test_trace_path_relative_to_scenario(void **state)
 static void test_rejections(void **state)
 {
     static const struct { const char *text, *msg; } cases[] = {
-        {"model: llama-3.1-8b\naccelerator: H100-SXM\nengine: {max_model_len: 999999999}\n" WORKLOAD,
+        {"model: llama-3.1-8b\naccelerator: H100-SXM\nengine: {max_model_len: 200000}\n" WORKLOAD,
          "exceeds"},
         {"model: llama-3.1-8b\naccelerator: H100-SXM\nlatency_model: magic\n" WORKLOAD,
          "s.yaml:3:16: unknown latency model 'magic'"},

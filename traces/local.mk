@@ -1,0 +1,12 @@
+# traces/local.mk: build rules of traces/ (included by Makefile.am).
+
+noinst_LTLIBRARIES += libfleettraces.la
+libfleettraces_la_SOURCES = traces/ft_workload.h traces/source.c traces/generator.c \
+	traces/azure.c
+libfleettraces_la_CFLAGS = $(AM_CFLAGS) $(GSL_CFLAGS) $(XXHASH_CFLAGS)
+libfleettraces_la_LIBADD = $(GSL_LIBS) $(XXHASH_LIBS) $(CSV_LIBS) -lm
+
+check_PROGRAMS += tests/test_traces
+tests_test_traces_SOURCES = tests/test_traces.c
+tests_test_traces_CFLAGS = $(TEST_CFLAGS)
+tests_test_traces_LDADD = libfleettraces.la $(CMOCKA_LIBS)
