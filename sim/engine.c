@@ -347,10 +347,12 @@ int fs_engine_add(fs_engine *e, fs_engine_req *r, fs_ns now)
 static void cache_full_blocks(fs_engine *e, fs_engine_req *r, uint32_t upto)
 {
     uint32_t B = (uint32_t)e->cfg.block_size;
-    while (r->ncached_blocks < r->nhashes && (r->ncached_blocks + 1) * B <= upto) {
-        uint32_t i = r->ncached_blocks++;
-        fs_kv_cache(e->kv, r->blocks[i], r->hashes[i]);
-    }
+    if (r->ncached_blocks >= r->nhashes || (r->ncached_blocks + 1) * B > upto)
+        return;   /* the common case: a decode that did not fill a block */
+    uint32_t full = upto / B < r->nhashes ? upto / B : r->nhashes;
+    fs_kv_cache_run(e->kv, r->blocks + r->ncached_blocks, r->hashes + r->ncached_blocks,
+                    full - r->ncached_blocks);
+    r->ncached_blocks = full;
 }
 
 /* Appends fresh blocks to r's table until it covers `total` tokens (fit checked). */

@@ -25,15 +25,19 @@ typedef struct kv_block {
     uint32_t hashed;
 } kv_block;
 
+/* A slot of the hash index; key and value share a cache line (one miss per probe). */
+typedef struct kv_slot {
+    uint64_t key;
+    int32_t val;        /* block index, -1 = empty */
+} kv_slot;
+
 struct fs_kv {
     kv_block *b;        /* num_blocks + 1 entries; the last is the queue's sentinel */
     int32_t n;          /* usable blocks = index of the sentinel */
     int64_t nfree;
     int64_t ncached;
     fs_kv_hooks hooks;
-    /* hash index: keys[i] valid when vals[i] >= 0 */
-    uint64_t *keys;
-    int32_t *vals;
+    kv_slot *slots;     /* the hash index, mask + 1 slots */
     size_t mask;
 };
 
@@ -42,14 +46,14 @@ struct fs_kv {
 static size_t index_slot(const fs_kv *kv, uint64_t hash)
 {
     size_t i = (size_t)hash & kv->mask;
-    while (kv->vals[i] >= 0 && kv->keys[i] != hash)
+    while (kv->slots[i].val >= 0 && kv->slots[i].key != hash)
         i = (i + 1) & kv->mask;
     return i;
 }
 
 int32_t fs_kv_find(const fs_kv *kv, uint64_t hash)
 {
-    return kv->vals[index_slot(kv, hash)];
+    return kv->slots[index_slot(kv, hash)].val;
 }
 
 /*
@@ -58,21 +62,21 @@ int32_t fs_kv_find(const fs_kv *kv, uint64_t hash)
  */
 static void index_delete(fs_kv *kv, size_t i)
 {
+    kv_slot *s = kv->slots;
     size_t j = i;
     for (;;) {
-        kv->vals[i] = -1;
+        s[i].val = -1;
         for (;;) {
             j = (j + 1) & kv->mask;
-            if (kv->vals[j] < 0)
+            if (s[j].val < 0)
                 return;
-            size_t home = (size_t)kv->keys[j] & kv->mask;
+            size_t home = (size_t)s[j].key & kv->mask;
             /* keep j where it is if its home lies cyclically in (i, j] */
             if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
                 continue;
             break;
         }
-        kv->keys[i] = kv->keys[j];
-        kv->vals[i] = kv->vals[j];
+        s[i] = s[j];
         i = j;
     }
 }
@@ -118,13 +122,13 @@ int fs_kv_new(int64_t num_blocks, const fs_kv_hooks *hooks, fs_kv **out)
         return -ENOMEM;
     size_t cap = index_capacity(num_blocks);
     kv->b = calloc((size_t)num_blocks + 1, sizeof *kv->b);
-    kv->keys = malloc(cap * sizeof *kv->keys);
-    kv->vals = malloc(cap * sizeof *kv->vals);
-    if (!kv->b || !kv->keys || !kv->vals) {
+    kv->slots = malloc(cap * sizeof *kv->slots);
+    if (!kv->b || !kv->slots) {
         fs_kv_free(kv);
         return -ENOMEM;
     }
-    memset(kv->vals, 0xff, cap * sizeof *kv->vals);   /* all -1: empty */
+    for (size_t i = 0; i < cap; i++)
+        kv->slots[i] = (kv_slot){ 0, -1 };
     kv->mask = cap - 1;
     kv->n = (int32_t)num_blocks;
     kv->b[kv->n].prev = kv->b[kv->n].next = kv->n;
@@ -141,8 +145,7 @@ void fs_kv_free(fs_kv *kv)
     if (!kv)
         return;
     free(kv->b);
-    free(kv->keys);
-    free(kv->vals);
+    free(kv->slots);
     free(kv);
 }
 
@@ -195,12 +198,24 @@ static void drop_hash(fs_kv *kv, int32_t b)
     if (!blk->hashed)
         return;
     size_t slot = index_slot(kv, blk->hash);
-    assert(kv->vals[slot] == b);
+    assert(kv->slots[slot].val == b);
     index_delete(kv, slot);
     blk->hashed = 0;
     kv->ncached--;
     if (kv->hooks.removed)
         kv->hooks.removed(kv->hooks.ctx, blk->hash);
+}
+
+/*
+ * Starts loading the index slot of hash. Once the pool outgrows the caches, every
+ * probe of a block's life (store, evict) misses; issuing the load one operation ahead
+ * overlaps it with the previous operation's misses. Measured: a few percent at 20,000
+ * blocks. Larger pools stay memory-bound (about half the speed at 400,000 blocks).
+ * Tried and dropped: 2 MiB transparent huge pages for the big arrays (no gain here).
+ */
+static void index_prefetch(const fs_kv *kv, uint64_t hash)
+{
+    __builtin_prefetch(&kv->slots[(size_t)hash & kv->mask]);
 }
 
 int32_t fs_kv_pop(fs_kv *kv)
@@ -210,6 +225,9 @@ int32_t fs_kv_pop(fs_kv *kv)
     queue_unlink(kv, b);
     drop_hash(kv, b);
     kv->b[b].ref = 1;
+    const kv_block *head = &kv->b[kv->b[kv->n].next];   /* the sentinel when empty */
+    if (head->hashed)
+        index_prefetch(kv, head->hash);   /* the next pop drops that hash */
     return b;
 }
 
@@ -227,16 +245,24 @@ bool fs_kv_cache(fs_kv *kv, int32_t b, uint64_t hash)
 {
     assert(b >= 0 && b < kv->n && kv->b[b].ref > 0 && !kv->b[b].hashed);
     size_t slot = index_slot(kv, hash);
-    if (kv->vals[slot] >= 0)
+    if (kv->slots[slot].val >= 0)
         return false;
-    kv->keys[slot] = hash;
-    kv->vals[slot] = b;
+    kv->slots[slot] = (kv_slot){ hash, b };
     kv->b[b].hash = hash;
     kv->b[b].hashed = 1;
     kv->ncached++;
     if (kv->hooks.stored)
         kv->hooks.stored(kv->hooks.ctx, hash);
     return true;
+}
+
+void fs_kv_cache_run(fs_kv *kv, const int32_t *blocks, const uint64_t *hashes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n)
+            index_prefetch(kv, hashes[i + 1]);
+        fs_kv_cache(kv, blocks[i], hashes[i]);
+    }
 }
 
 /* ---------------------------------------------------------------- invariants */
@@ -277,11 +303,11 @@ static int check_index(const fs_kv *kv, char **err)
 {
     int64_t entries = 0, hashed = 0;
     for (size_t s = 0; s <= kv->mask; s++) {
-        int32_t v = kv->vals[s];
+        int32_t v = kv->slots[s].val;
         if (v < 0)
             continue;
         entries++;
-        if (v >= kv->n || !kv->b[v].hashed || kv->b[v].hash != kv->keys[s])
+        if (v >= kv->n || !kv->b[v].hashed || kv->b[v].hash != kv->slots[s].key)
             return fail(err, fu_asprintf("index: slot %zu points to block %d that does "
                                          "not carry its hash", s, (int)v));
     }

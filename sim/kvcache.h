@@ -99,6 +99,12 @@ void fs_kv_release(fs_kv *kv, const int32_t *blocks, size_t n);
 bool fs_kv_cache(fs_kv *kv, int32_t b, uint64_t hash);
 
 /*
+ * fs_kv_cache() of blocks[i] under hashes[i] for i in 0..n-1, in order, loading each
+ * index slot one registration ahead (a prefill registers dozens of blocks at once).
+ */
+void fs_kv_cache_run(fs_kv *kv, const int32_t *blocks, const uint64_t *hashes, size_t n);
+
+/*
  * The first up to n blocks of the free queue, head first, into out; returns how many.
  * O(n): for tests and diagnostics.
  */
