@@ -24,8 +24,9 @@
 #include "fm_latency.h"
 #include "fu_yaml.h"
 
-enum { EV_STEP_DONE = 1, EV_ARRIVAL = 2 };
-enum { PRIO_STEP_DONE = 0, PRIO_ARRIVAL = 1 };
+enum { EV_STEP_DONE = 1, EV_ARRIVAL = 2, EV_TICK = 3 };
+enum { PRIO_STEP_DONE = 0, PRIO_ARRIVAL = 1, PRIO_TICK = 2 };
+#define PROGRESS_EVERY 65536
 #define INLINE_SEGS 4
 
 /* One request in flight. */
@@ -45,10 +46,13 @@ typedef struct replica {
     fm_latency *latency;
     int in_flight;
     struct cluster *cl;
+    double busy_window_s;        /* busy accelerator-seconds since the last sample */
+    uint64_t prompt_prev, output_prev; /* engine counters at the last sample */
 } replica;
 
 typedef struct cluster {
     const fs_scenario *sc;
+    const fs_run_observer *obs;  /* never NULL: a no-op observer stands in */
     fs_evq *q;
     ft_source *src;
     fs_metrics *metrics;
@@ -60,7 +64,8 @@ typedef struct cluster {
     double busy_s, prefill_s, decode_s;  /* accelerator-seconds */
     fs_ns gap_run;               /* inter-token gap being counted ... */
     uint64_t gap_count;          /* ... and how many tokens had it (see on_token) */
-    uint64_t steps;
+    uint64_t steps, completed;
+    fs_ns sample_period;
 } cluster;
 
 static int fail(char **err, char *msg, int rc)
@@ -158,7 +163,9 @@ static int kick(cluster *cl, replica *rep)
     if (dt < 1)
         dt = 1;
     /* The fixed per-step overhead (scheduling, launches) leaves the accelerator idle. */
-    attribute_step(cl, w, n, (t - bd.overhead > 0 ? t - bd.overhead : 0) * cl->sc->tp);
+    double active = t - bd.overhead > 0 ? t - bd.overhead : 0;
+    attribute_step(cl, w, n, active * cl->sc->tp);
+    rep->busy_window_s += active;
     cl->steps++;
     return fs_evq_push(cl->q, now + dt, PRIO_STEP_DONE, EV_STEP_DONE, rep) ? 0 : -ENOMEM;
 }
@@ -196,6 +203,9 @@ static void on_finish(void *ctx, fs_engine_req *er, fs_ns now)
         .preemptions = er->preemptions, .replica = r->replica,
     };
     fs_metrics_request(cl->metrics, &rec);
+    cl->completed++;
+    if (cl->obs->on_request)
+        cl->obs->on_request(cl->obs->ctx, &rec);
     cl->reps[r->replica].in_flight--;
     if (now > cl->last_finish)
         cl->last_finish = now;
@@ -238,6 +248,11 @@ static int on_arrival(cluster *cl, sim_req *r, char **err)
     int rc = fs_engine_add(rep->engine, &r->er, fs_evq_now(cl->q));
     if (rc == -EINVAL) {          /* can never fit: counted, not fatal */
         fs_metrics_rejected(cl->metrics);
+        if (cl->obs->on_request) {
+            fs_req_record rec = {.id = r->er.id, .arrival = r->arrival,
+                                 .input_tokens = r->er.prompt_len, .replica = -1};
+            cl->obs->on_request(cl->obs->ctx, &rec);
+        }
         req_put(cl, r);
     } else if (rc < 0) {
         req_put(cl, r);
@@ -252,14 +267,62 @@ static int on_arrival(cluster *cl, sim_req *r, char **err)
     return rc < 0 ? rc : 0;
 }
 
+/* --- observation --- */
+
+static void sample_replica(cluster *cl, replica *rep, fs_ns now)
+{
+    fs_engine_stats st;
+    fs_engine_get_stats(rep->engine, &st);
+    double period = (double)cl->sample_period / 1e9, util = rep->busy_window_s / period;
+    const fm_accel *a = &cl->sc->accel;
+    fs_replica_sample s = {
+        .t = now, .replica = rep->index, .waiting = st.waiting, .running = st.running,
+        .kv_usage = st.kv_usage,
+        .input_tps = (double)(st.prompt_tokens_computed - rep->prompt_prev) / period,
+        .output_tps = (double)(st.output_tokens - rep->output_prev) / period,
+        .utilisation = util > 1 ? 1 : util,
+    };
+    s.power_w = cl->sc->tp * (a->idle_w + s.utilisation * (a->tdp_w - a->idle_w));
+    rep->prompt_prev = st.prompt_tokens_computed;
+    rep->output_prev = st.output_tokens;
+    rep->busy_window_s = 0;
+    cl->obs->on_sample(cl->obs->ctx, &s);
+}
+
+/* Samples every replica, and schedules the next tick while anything else is pending. */
+static int on_tick(cluster *cl)
+{
+    fs_ns now = fs_evq_now(cl->q);
+    for (int i = 0; i < cl->nreps; i++)
+        sample_replica(cl, &cl->reps[i], now);
+    if (fs_evq_size(cl->q) == 0)
+        return 0;
+    return fs_evq_push(cl->q, now + cl->sample_period, PRIO_TICK, EV_TICK, NULL) ? 0 : -ENOMEM;
+}
+
+static void progress(cluster *cl)
+{
+    uint64_t in_flight = 0;
+    for (int i = 0; i < cl->nreps; i++)
+        in_flight += (uint64_t)cl->reps[i].in_flight;
+    cl->obs->on_progress(cl->obs->ctx, fs_evq_now(cl->q), cl->completed, in_flight);
+}
+
 static int loop(cluster *cl, uint64_t *events, char **err)
 {
     int rc = pull_next(cl, err);
     fs_event ev;
+    if (rc >= 0 && cl->obs->on_sample &&
+        !fs_evq_push(cl->q, cl->sample_period, PRIO_TICK, EV_TICK, NULL))
+        rc = fail(err, fu_asprintf("out of memory"), -ENOMEM);
     while (rc >= 0 && fs_evq_size(cl->q) > 0) {
         fs_evq_pop(cl->q, &ev);
-        ++*events;
-        if (ev.kind == EV_ARRIVAL) {
+        if (++*events % PROGRESS_EVERY == 0 && cl->obs->on_progress)
+            progress(cl);
+        if (ev.kind == EV_TICK) {
+            if ((rc = on_tick(cl)) < 0)
+                rc = fail(err, fu_asprintf("out of memory"), rc);
+        } else if (ev.kind == EV_ARRIVAL) {
             rc = on_arrival(cl, ev.data, err);
         } else {
             replica *rep = ev.data;
@@ -351,7 +414,15 @@ static void summarize(cluster *cl, fs_run_result *out)
 
 int fs_cluster_run(const fs_scenario *sc, fs_run_result *out, char **err)
 {
-    cluster cl = {.sc = sc};
+    return fs_cluster_run_observed(sc, NULL, out, err);
+}
+
+int fs_cluster_run_observed(const fs_scenario *sc, const fs_run_observer *obs,
+                            fs_run_result *out, char **err)
+{
+    static const fs_run_observer nobody;
+    cluster cl = {.sc = sc, .obs = obs ? obs : &nobody};
+    cl.sample_period = cl.obs->sample_period > 0 ? cl.obs->sample_period : FS_NS_PER_S;
     memset(out, 0, sizeof *out);
     int rc = fs_cluster_size_kv(sc, &out->kv, err);
     if (rc)

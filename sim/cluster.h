@@ -28,6 +28,34 @@ typedef struct fs_run_result {
     uint64_t steps;           /* engine steps over all replicas */
 } fs_run_result;
 
+/* One replica's state over one sample period (per-second time series). */
+typedef struct fs_replica_sample {
+    fs_ns t;                  /* end of the period */
+    int replica;
+    int waiting, running;     /* at the end of the period */
+    double kv_usage;          /* at the end of the period, 0..1 */
+    double input_tps;         /* prompt tokens computed per second over the period */
+    double output_tps;        /* output tokens per second over the period */
+    double utilisation;       /* busy fraction of the period, 0..1 */
+    double power_w;           /* all accelerators of the replica */
+} fs_replica_sample;
+
+/*
+ * Who watches a run (the results store, a progress bar). Every member may be NULL.
+ * Callbacks must not call back into the cluster; the records they get are valid only
+ * during the call.
+ */
+typedef struct fs_run_observer {
+    void *ctx;
+    /* A request finished (or was rejected: output_tokens == 0 then). */
+    void (*on_request)(void *ctx, const fs_req_record *r);
+    /* One sample per replica at the end of every sample period. */
+    void (*on_sample)(void *ctx, const fs_replica_sample *s);
+    /* Now and then (every 65,536 events): simulated time and requests done so far. */
+    void (*on_progress)(void *ctx, fs_ns now, uint64_t completed, uint64_t in_flight);
+    fs_ns sample_period;      /* 0 = one second */
+} fs_run_observer;
+
 /*
  * Sizes the KV cache of a replica of the scenario (fm_kv_size with the scenario's
  * engine settings, or the override). Fails when the model does not fit.
@@ -36,5 +64,8 @@ int fs_cluster_size_kv(const fs_scenario *sc, fm_kv_sizing *out, char **err);
 
 /* Runs the scenario to completion. */
 int fs_cluster_run(const fs_scenario *sc, fs_run_result *out, char **err);
+/* The same, reporting to `obs` (NULL = nobody) as it goes. */
+int fs_cluster_run_observed(const fs_scenario *sc, const fs_run_observer *obs,
+                            fs_run_result *out, char **err);
 
 #endif

@@ -15,7 +15,8 @@ fleetsim_SOURCES = sim/main.c sim/cmd.h sim/runcommon.c sim/runcommon.h \
 fleetsim_CFLAGS = $(AM_CFLAGS) $(GSL_CFLAGS) $(JANSSON_CFLAGS)
 fleetsim_LDADD = libfleetsim.la
 
-check_PROGRAMS += tests/test_evq tests/test_kvcache tests/test_engine tests/test_metrics tests/test_scenario
+check_PROGRAMS += tests/test_evq tests/test_kvcache tests/test_engine tests/test_metrics tests/test_scenario \
+	tests/test_cluster
 tests_test_evq_SOURCES = tests/test_evq.c
 tests_test_evq_CFLAGS = $(TEST_CFLAGS)
 tests_test_evq_LDADD = $(TEST_LIBS)
@@ -31,5 +32,8 @@ tests_test_metrics_LDADD = $(TEST_LIBS)
 tests_test_scenario_SOURCES = tests/test_scenario.c
 tests_test_scenario_CFLAGS = $(TEST_CFLAGS)
 tests_test_scenario_LDADD = $(TEST_LIBS)
+tests_test_cluster_SOURCES = tests/test_cluster.c
+tests_test_cluster_CFLAGS = $(TEST_CFLAGS)
+tests_test_cluster_LDADD = $(TEST_LIBS)
 
 dist_check_SCRIPTS += tests/e2e.sh
