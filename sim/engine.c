@@ -544,20 +544,26 @@ static void start_running(fs_engine *e, fs_engine_req *r, uint32_t start, fs_ns 
     }
 }
 
+/* The first chunk of an admission (0 = it does not fit the budget unchunked). */
+static uint32_t admission_tokens(const fs_engine *e, uint32_t left, uint32_t budget)
+{
+    uint32_t thr = (uint32_t)e->cfg.long_prefill_token_threshold;
+    if (thr && left > thr)
+        left = thr;
+    if (left > budget && !e->cfg.enable_chunked_prefill)
+        return 0;
+    return left < budget ? left : budget;
+}
+
 /* Tries to admit the waiting head; false = stop admitting this step. */
 static bool admit(fs_engine *e, fs_engine_req *r, fs_ns now, uint32_t *budget)
 {
     uint32_t num_tokens = r->prompt_len + r->num_output;
     uint32_t nhit = lookup_prefix(e, r, num_tokens);
     uint32_t start = nhit * (uint32_t)e->cfg.block_size;
-    uint32_t n = num_tokens - start;
-    uint32_t thr = (uint32_t)e->cfg.long_prefill_token_threshold;
-    if (thr && n > thr)
-        n = thr;
-    if (!e->cfg.enable_chunked_prefill && n > *budget)
+    uint32_t n = admission_tokens(e, num_tokens - start, *budget);
+    if (n == 0)
         return false;
-    if (n > *budget)
-        n = *budget;
     uint32_t nhit_free = 0;
     for (uint32_t i = 0; i < nhit; i++)
         nhit_free += fs_kv_ref(e->kv, e->hits[i]) == 0;

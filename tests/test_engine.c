@@ -277,6 +277,57 @@ static void test_chunked_prefill_ttft(void **state)
     fs_engine_free(e);
 }
 
+/* Without chunking a prompt that does not fit the rest of the budget waits whole. */
+static void test_no_chunking(void **state)
+{
+    (void)state;
+    fs_engine_config c = small_config();
+    c.enable_chunked_prefill = false;
+    c.max_num_batched_tokens = c.max_model_len;   /* 4096 */
+    obs_log log = { 0 };
+    fs_engine *e = new_engine(&c, &log);
+    treq a, b;
+    make_req(&a, 1, 1, 3000, 0, 0, 2);
+    make_req(&b, 2, 2, 2000, 0, 0, 2);
+    add(e, &a, 0);
+    add(e, &b, 0);
+    fs_ns now = 0;
+    fm_seq_work w[2];
+    step(e, &now, 1, w);
+    assert_work(&w[0], 3000, 0);
+    assert_int_equal(b.r.state, FS_REQ_WAITING);
+    step(e, &now, 2, w);
+    assert_work(&w[0], 1, 3000);
+    assert_work(&w[1], 2000, 0);
+    fs_engine_free(e);
+}
+
+/* long_prefill_token_threshold caps every request's tokens per step. */
+static void test_long_prefill_threshold(void **state)
+{
+    (void)state;
+    fs_engine_config c = small_config();
+    c.long_prefill_token_threshold = 40;
+    obs_log log = { 0 };
+    fs_engine *e = new_engine(&c, &log);
+    treq a, b;
+    make_req(&a, 1, 1, 100, 0, 0, 1);
+    make_req(&b, 2, 2, 30, 0, 0, 1);
+    add(e, &a, 0);
+    add(e, &b, 0);
+    fs_ns now = 0;
+    fm_seq_work w[2];
+    step(e, &now, 2, w);
+    assert_work(&w[0], 40, 0);
+    assert_work(&w[1], 30, 0);
+    step(e, &now, 1, w);
+    assert_work(&w[0], 40, 40);
+    step(e, &now, 1, w);
+    assert_work(&w[0], 20, 80);
+    assert_true(a.finished && b.finished);
+    fs_engine_free(e);
+}
+
 /* Two running requests decode side by side with their own contexts. */
 static void test_decode_contexts(void **state)
 {
@@ -851,6 +902,8 @@ int main(void)
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_chunked_prefill_ttft),
+        cmocka_unit_test(test_no_chunking),
+        cmocka_unit_test(test_long_prefill_threshold),
         cmocka_unit_test(test_decode_contexts),
         cmocka_unit_test(test_max_num_seqs),
         cmocka_unit_test(test_budget),
