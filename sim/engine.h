@@ -64,7 +64,12 @@ typedef struct fs_engine_config {
     bool priority_scheduling;       /* false = FCFS */
 } fs_engine_config;
 
-/* Sets vLLM's defaults (block 16, 256 seqs, 8192 tokens, caching and chunking on). */
+/*
+ * Sets vLLM's defaults: block 16, 256 seqs, 8192 batched tokens, no long-prefill
+ * threshold, prefix caching, chunked prefill and reserve-full-ISL on, FCFS. num_blocks
+ * (1) and max_model_len (8192) are placeholders the caller sets from the model and
+ * the hardware.
+ */
 void fs_engine_config_defaults(fs_engine_config *c);
 
 typedef enum fs_req_state {
