@@ -98,7 +98,7 @@ static const char *thousands(int64_t v, char buf[32])
 
 void fs_print_run_header(FILE *f, const fs_scenario *sc, const fm_kv_sizing *kv)
 {
-    char a[32], b[32];
+    char a[32], b[32], c[32];
     fprintf(f, "scenario     %s (seed %" PRIu64 ")\n", sc->name, sc->seed);
     fprintf(f, "fleet        %d x %s, tp %d, %d replica%s of %s; latency model %s\n",
             sc->replicas * sc->tp, sc->accel.name, sc->tp, sc->replicas,
@@ -108,14 +108,15 @@ void fs_print_run_header(FILE *f, const fs_scenario *sc, const fm_kv_sizing *kv)
             thousands(kv->num_blocks, b), sc->engine.block_size);
     int64_t per_req = (sc->engine.max_model_len + sc->engine.block_size - 1) /
                       sc->engine.block_size;
-    fprintf(f, "             maximum concurrency for %d tokens per request: %.2fx\n\n",
-            sc->engine.max_model_len, per_req ? (double)kv->num_blocks / per_req : 0.0);
+    fprintf(f, "             maximum concurrency for %s tokens per request: %.2fx\n\n",
+            thousands(sc->engine.max_model_len, c), per_req ? (double)kv->num_blocks / per_req : 0.0);
 }
 
 static json_t *scenario_json(const fs_scenario *sc)
 {
-    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:s}", "name", sc->name, "path",
-                     sc->path, "seed", (json_int_t)sc->seed, "model", sc->llm.name,
+    const char *file = strrchr(sc->path, '/') ? strrchr(sc->path, '/') + 1 : sc->path;
+    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:s}", "name", sc->name, "file",
+                     file, "seed", (json_int_t)sc->seed, "model", sc->llm.name,
                      "accelerator", sc->accel.name, "tp", sc->tp, "replicas", sc->replicas,
                      "latency_model", sc->latency_model);
 }
