@@ -39,12 +39,12 @@ int fs_run_opt(fs_run_opts *ro, int c, const char *arg, const char *cmd)
 
 static void apply_overrides(fs_scenario *sc, const fs_run_opts *ro)
 {
-    if (ro->seed_set)
-        sc->seed = sc->gen.seed = ro->seed;
-    if (ro->requests) {
-        sc->gen.max_requests = ro->requests;
-        sc->trace_requests = ro->requests;
+    if (ro->seed_set) {
+        sc->seed = ro->seed;
+        ft_spec_set_seed(&sc->workload, ro->seed);
     }
+    if (ro->requests)
+        ft_spec_set_requests(&sc->workload, ro->requests);
 }
 
 int fs_load_scenario(const char *cmd, const char *path, const fs_run_opts *ro,

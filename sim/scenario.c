@@ -4,7 +4,8 @@
  * Each section has a table of fields (fu_yfield) so that unknown keys, wrong types and
  * out-of-range values are rejected uniformly with file:line:column. Sections that take
  * several shapes (a model given by name, by overrides of a catalogue entry, or by a
- * config.json; a workload given by a generator or a trace) are read by hand. Defaults
+ * config.json) are read by hand; the workload section is read by ft_spec_from_yaml()
+ * (libfleettraces), which owns its keys. Defaults
  * are vLLM's where a field mirrors a vLLM flag. The scenario is read once per run, so
  * clarity wins over speed here.
  */
@@ -206,140 +207,12 @@ static int load_engine(fs_scenario *sc, fu_ynode n, char **err)
 
 /* --- workload --- */
 
-/* A length distribution: N (fixed) or {dist: fixed|uniform|normal|lognormal, ...}. */
-static int load_dist(fu_ynode n, const char *what, ft_dist *d, char **err)
-{
-    memset(d, 0, sizeof *d);
-    if (fu_ynode_is_scalar(n)) {
-        d->kind = FT_DIST_FIXED;
-        return fu_ynode_double(n, 1, 1e8, &d->mean, err);
-    }
-    static const struct { const char *name; ft_dist_kind kind; } kinds[] = {
-        {"fixed", FT_DIST_FIXED}, {"uniform", FT_DIST_UNIFORM},
-        {"normal", FT_DIST_NORMAL}, {"lognormal", FT_DIST_LOGNORMAL},
-    };
-    static const fu_yfield fields[] = {
-        {"value", FU_Y_DOUBLE, offsetof(ft_dist, mean), 0, 1, 1e8, 0, "fixed length"},
-        {"mean", FU_Y_DOUBLE, offsetof(ft_dist, mean), 0, 1, 1e8, 0, "mean length"},
-        {"sd", FU_Y_DOUBLE, offsetof(ft_dist, sd), 0, 0, 1e8, 0, "standard deviation"},
-        {"min", FU_Y_DOUBLE, offsetof(ft_dist, lo), 0, 1, 1e8, 0, "smallest length"},
-        {"max", FU_Y_DOUBLE, offsetof(ft_dist, hi), 0, 1, 1e8, 0, "largest length"},
-        {NULL},
-    };
-    static const char *const skip[] = {"dist", NULL};
-    fu_ynode kind = fu_ymap_get(n, "dist");
-    const char *k = fu_ynode_str(kind);
-    size_t i = 0;
-    while (k && i < 4 && strcmp(k, kinds[i].name) != 0)
-        i++;
-    if (!k || i == 4)
-        return fail(err, fu_ynode_errf(fu_ynode_ok(kind) ? kind : n,
-                                       "expected dist: fixed, uniform, normal or lognormal "
-                                       "in %s", what));
-    d->kind = kinds[i].kind;
-    return fu_yaml_apply(n, what, fields, skip, d, err);
-}
-
-static int load_arrival(fu_ynode n, ft_arrival *a, char **err)
-{
-    static const fu_yfield fields[] = {
-        {"rate", FU_Y_DOUBLE, offsetof(ft_arrival, rate), 0, 1e-9, 1e9, 0, "requests/s"},
-        {"cv", FU_Y_DOUBLE, offsetof(ft_arrival, cv), 0, 1e-6, 1e6, 0,
-         "coefficient of variation of inter-arrival times"},
-        {NULL},
-    };
-    static const char *const skip[] = {"process", NULL};
-    const char *p = fu_ynode_str(fu_ymap_get(n, "process"));
-    if (!fu_ynode_is_map(n) || !p || (strcmp(p, "poisson") && strcmp(p, "gamma")))
-        return fail(err, fu_ynode_errf(n, "expected arrival: {process: poisson|gamma, "
-                                          "rate: R[, cv: C]}"));
-    a->kind = strcmp(p, "gamma") == 0 ? FT_ARR_GAMMA : FT_ARR_POISSON;
-    a->cv = 1;
-    int rc = fu_yaml_apply(n, "arrival", fields, skip, a, err);
-    if (rc == 0 && !fu_ynode_ok(fu_ymap_get(n, "rate")))
-        return fail(err, fu_ynode_errf(n, "arrival needs a rate (requests per second)"));
-    return rc;
-}
-
-static int load_prefix(fu_ynode n, ft_gen_config *g, char **err)
-{
-    static const fu_yfield fields[] = {
-        {"tokens", FU_Y_INT, offsetof(ft_gen_config, prefix_tokens), 0, 0, 1e7, 0, ""},
-        {"groups", FU_Y_INT, offsetof(ft_gen_config, prefix_groups), 0, 1, 1e7, 0, ""},
-        {NULL},
-    };
-    g->prefix_groups = 1;
-    return fu_yaml_apply(n, "shared_prefix", fields, NULL, g, err);
-}
-
-static int load_trace(fs_scenario *sc, fu_ynode n, char **err)
-{
-    static const fu_yfield fields[] = {
-        {"format", FU_Y_STR, S(trace_format), sizeof sc->trace_format, 0, 0, 0, ""},
-        {"requests", FU_Y_INT64, S(trace_requests), 0, 0, 1e12, 0, ""},
-        {NULL},
-    };
-    static const char *const skip[] = {"path", NULL};
-    snprintf(sc->trace_format, sizeof sc->trace_format, "azure");
-    int rc = fu_yaml_apply(n, "trace", fields, skip, sc, err);
-    if (rc)
-        return rc;
-    if (strcmp(sc->trace_format, "azure") != 0)
-        return fail(err, fu_ynode_errf(fu_ymap_get(n, "format"),
-                                       "unknown trace format '%s' (known: azure)",
-                                       sc->trace_format));
-    fu_ynode p = fu_ymap_get(n, "path");
-    if (!fu_ynode_str(p))
-        return fail(err, fu_ynode_errf(n, "trace needs a path"));
-    if ((rc = resolve_path(sc, p, fu_ynode_str(p), sc->trace_path, err)))
-        return rc;
-    sc->workload = FS_WL_TRACE;
-    return require_file(p, sc->trace_path, "trace", err);
-}
-
-static int load_generator(fs_scenario *sc, fu_ynode n, char **err)
-{
-    ft_gen_config *g = &sc->gen;
-    static const fu_yfield fields[] = {
-        {"requests", FU_Y_INT64, offsetof(ft_gen_config, max_requests), 0, 1, 1e12, 0, ""},
-        {"duration", FU_Y_DURATION_NS, offsetof(ft_gen_config, duration_ns), 0, 1e-6, 1e8, 0,
-         ""},
-        {NULL},
-    };
-    static const char *const skip[] = {"arrival", "input", "output", "shared_prefix", NULL};
-    int rc = fu_yaml_apply(n, "workload", fields, skip, g, err);
-    fu_ynode arr = fu_ymap_get(n, "arrival"), in = fu_ymap_get(n, "input"),
-             out = fu_ymap_get(n, "output"), pre = fu_ymap_get(n, "shared_prefix");
-    if (rc == 0 && (!fu_ynode_ok(arr) || !fu_ynode_ok(in) || !fu_ynode_ok(out)))
-        return fail(err, fu_ynode_errf(n, "a generated workload needs arrival, input and "
-                                          "output (or give trace:)"));
-    if (rc == 0 && g->max_requests == 0 && g->duration_ns == 0)
-        return fail(err, fu_ynode_errf(n, "a generated workload needs requests: or "
-                                          "duration: to end"));
-    if (rc == 0)
-        rc = load_arrival(arr, &g->arrival, err);
-    if (rc == 0)
-        rc = load_dist(in, "input", &g->input, err);
-    if (rc == 0)
-        rc = load_dist(out, "output", &g->output, err);
-    if (rc == 0 && fu_ynode_ok(pre))
-        rc = load_prefix(pre, g, err);
-    g->seed = sc->seed;
-    sc->workload = FS_WL_GENERATOR;
-    return rc;
-}
-
+/* The workload section is read by libfleettraces (ft_spec); paths relative to the file. */
 static int load_workload(fs_scenario *sc, fu_ynode n, char **err)
 {
-    if (!fu_ynode_is_map(n))
-        return fail(err, fu_ynode_errf(n, "expected a mapping for workload"));
-    fu_ynode tr = fu_ymap_get(n, "trace");
-    if (!fu_ynode_ok(tr))
-        return load_generator(sc, n, err);
-    if (fu_ynode_len(n) != 1)
-        return fail(err, fu_ynode_errf(n, "a trace workload takes only trace: {format, path, "
-                                          "requests}"));
-    return load_trace(sc, tr, err);
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", sc->path);
+    return ft_spec_from_yaml(n, dirname(dir), sc->seed, &sc->workload, err);
 }
 
 /* --- SLOs --- */
@@ -498,10 +371,12 @@ int fs_scenario_load(const char *path, const fm_catalog *cat, fs_scenario *out, 
             rc = cross_check(sc, root, err);
     }
     fu_yaml_free(doc);
-    if (rc == 0)
+    if (rc == 0) {
         *out = *sc;
-    else
+    } else {
         free(sc->text);
+        ft_spec_free(&sc->workload);
+    }
     free(sc);
     return rc;
 }
@@ -512,11 +387,10 @@ void fs_scenario_free(fs_scenario *sc)
         return;
     free(sc->text);
     sc->text = NULL;
+    ft_spec_free(&sc->workload);
 }
 
 int fs_scenario_open_workload(const fs_scenario *sc, ft_source **out, char **err)
 {
-    if (sc->workload == FS_WL_TRACE)
-        return ft_azure_open(sc->trace_path, sc->trace_requests, out, err);
-    return ft_gen_new(&sc->gen, out, err);
+    return ft_spec_open(&sc->workload, out, err);
 }

@@ -10,8 +10,8 @@
  * are relative to the scenario file's directory. scenarios/README.md documents every
  * key.
  *
- * Ownership: fs_scenario is a plain value except `text`, which fs_scenario_free()
- * releases. Errors: 0 or negative errno with a malloc'd message in *err.
+ * Ownership: fs_scenario is a plain value except `text` and the workload spec's storage,
+ * which fs_scenario_free() releases. Errors: 0 or negative errno with a malloc'd message in *err.
  */
 #ifndef FS_SCENARIO_H
 #define FS_SCENARIO_H
@@ -21,10 +21,9 @@
 
 #include "engine.h"
 #include "fm_models.h"
+#include "ft_spec.h"
 #include "ft_workload.h"
 #include "metrics.h"
-
-typedef enum fs_workload_kind { FS_WL_GENERATOR, FS_WL_TRACE } fs_workload_kind;
 
 typedef struct fs_scenario {
     char name[64];
@@ -42,11 +41,7 @@ typedef struct fs_scenario {
     double gpu_memory_utilization;
     int64_t num_gpu_blocks_override; /* 0 = size from memory */
 
-    fs_workload_kind workload;
-    ft_gen_config gen;             /* FS_WL_GENERATOR */
-    char trace_format[32];         /* FS_WL_TRACE: "azure" */
-    char trace_path[PATH_MAX];     /* resolved against the scenario's directory */
-    uint64_t trace_requests;       /* 0 = the whole trace */
+    ft_spec workload;              /* generator or trace (+ transforms), from traces/ */
 
     fs_slo slo;
 } fs_scenario;

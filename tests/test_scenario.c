@@ -71,13 +71,13 @@ static void test_quickstart(void **state)
     assert_string_equal(sc.accel.name, "H100-SXM");
     assert_int_equal(sc.tp, 1);
     assert_int_equal(sc.engine.max_num_batched_tokens, 8192);
-    assert_int_equal(sc.workload, FS_WL_GENERATOR);
-    assert_int_equal(sc.gen.max_requests, 1000);
-    assert_int_equal(sc.gen.seed, 42);
-    assert_int_equal(sc.gen.arrival.kind, FT_ARR_POISSON);
-    assert_true(sc.gen.arrival.rate == 4);
-    assert_int_equal(sc.gen.input.kind, FT_DIST_LOGNORMAL);
-    assert_true(sc.gen.input.mean == 1000 && sc.gen.input.hi == 8000);
+    assert_int_equal(sc.workload.kind, FT_SPEC_GENERATOR);
+    assert_int_equal(sc.workload.gen.max_requests, 1000);
+    assert_int_equal(sc.workload.gen.seed, 42);
+    assert_int_equal(sc.workload.gen.arrival.kind, FT_ARR_POISSON);
+    assert_true(sc.workload.gen.arrival.rate == 4);
+    assert_int_equal(sc.workload.gen.input.kind, FT_DIST_LOGNORMAL);
+    assert_true(sc.workload.gen.input.mean == 1000 && sc.workload.gen.input.hi == 8000);
     assert_true(sc.slo.ttft_s == 0.5 && sc.slo.tpot_s == 0.05 && sc.slo.percentile == 0.9);
     assert_non_null(strstr(sc.text, "Quick start"));
     fs_scenario_free(&sc);
@@ -95,8 +95,8 @@ static void test_defaults(void **state)
     assert_int_equal(sc.engine.max_model_len, sc.llm.max_model_len);
     assert_true(sc.gpu_memory_utilization == 0.9);
     assert_string_equal(sc.latency_model, "roofline");
-    assert_int_equal(sc.gen.output.kind, FT_DIST_FIXED);
-    assert_true(sc.gen.output.mean == 10);
+    assert_int_equal(sc.workload.gen.output.kind, FT_DIST_FIXED);
+    assert_true(sc.workload.gen.output.mean == 10);
     assert_false(sc.slo.ttft_s > 0);
     fs_scenario_free(&sc);
 }
@@ -137,10 +137,10 @@ static void test_trace_path_relative_to_scenario(void **state)
     char *err = NULL;
     assert_int_equal(load_text("model: llama-3.1-8b\naccelerator: H100-SXM\n"
                                "workload: {trace: {format: azure, path: t.csv}}\n", &sc, &err), 0);
-    assert_int_equal(sc.workload, FS_WL_TRACE);
+    assert_int_equal(sc.workload.kind, FT_SPEC_TRACE);
     char want[600];
     snprintf(want, sizeof want, "%s/t.csv", dir);
-    assert_string_equal(sc.trace_path, want);
+    assert_string_equal(sc.workload.trace.path, want);
     ft_source *src = NULL;
     ft_request r;
     assert_int_equal(fs_scenario_open_workload(&sc, &src, &err), 0);

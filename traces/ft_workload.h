@@ -126,6 +126,31 @@ int ft_gen_new(const ft_gen_config *cfg, ft_source **out, char **err);
  */
 int ft_azure_open(const char *path, uint64_t max_requests, ft_source **out, char **err);
 
+/* --- any trace, by format --- */
+
+typedef enum ft_format {
+    FT_FMT_AUTO = 0,    /* sniffed from the first line */
+    FT_FMT_AZURE,       /* Azure LLM inference trace, 2023 and 2024 layouts */
+} ft_format;
+
+typedef struct ft_trace_opts {
+    ft_format format;
+    char path[4096];
+    uint64_t max_requests;      /* the first N rows (0 = all) */
+} ft_trace_opts;
+
+/*
+ * Opens a trace file in the given format (or the sniffed one). Errors as the format's
+ * own opener; an unknown layout is -EINVAL naming file:1 and the formats known.
+ */
+int ft_trace_open(const ft_trace_opts *o, ft_source **out, char **err);
+
+/* --- transforms --- */
+
+typedef struct ft_transforms {
+    uint64_t limit;             /* stop after this many requests (0 = no limit) */
+} ft_transforms;
+
 /* --- prefix hashing --- */
 
 /*
