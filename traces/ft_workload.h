@@ -38,6 +38,9 @@ typedef struct ft_request {
     uint64_t session;         /* 0 = none */
     int cls;                  /* workload class index, 0 by default */
     int priority;             /* lower runs first under priority scheduling */
+    uint64_t output_content;  /* content id of the response's tokens, so that a later
+                                 turn can name it in its prompt; 0 = the engine picks
+                                 one unique to the request */
 } ft_request;
 
 typedef struct ft_source ft_source;
