@@ -271,7 +271,8 @@ static int hash_request(fs_engine *e, fs_engine_req *r, uint32_t nh)
         return -ENOMEM;
     if (r->nsegs)
         memcpy(e->segs, r->segs, r->nsegs * sizeof *e->segs);
-    e->segs[r->nsegs] = (ft_segment){ fs_engine_output_content(r->id), r->max_output };
+    uint64_t out = r->output_content ? r->output_content : fs_engine_output_content(r->id);
+    e->segs[r->nsegs] = (ft_segment){ out, r->max_output };
     size_t got = ft_block_hashes(e->segs, (size_t)r->nsegs + 1, (uint32_t)e->cfg.block_size,
                                  FS_ENGINE_HASH_SEED, r->hashes, nh);
     assert(got == nh);

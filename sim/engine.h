@@ -29,7 +29,8 @@
  * prompt segments must stay valid for the same time.
  *
  * Block hashes. A request's token stream is its prompt segments followed by one output
- * segment (fs_engine_output_content(id), max_output tokens), hashed once at
+ * segment (output_content, or fs_engine_output_content(id) when that is 0; max_output
+ * tokens), hashed once at
  * fs_engine_add() with ft_block_hashes(..., block_size, FS_ENGINE_HASH_SEED, ...). So a
  * router that wants the engine's exact hashes (precise prefix-cache scoring, the
  * on_block_stored/removed events) computes them the same way, and a later turn of a
@@ -87,6 +88,8 @@ struct fs_engine_req {
     uint32_t max_output;        /* tokens to generate (>= 1) */
     int priority;
     void *user;                 /* caller's back pointer */
+    uint64_t output_content;    /* content id of the output segment; 0 = the default,
+                                   fs_engine_output_content(id) */
 
     /* read-only: maintained by the engine */
     fs_req_state state;
