@@ -120,6 +120,7 @@ static int req_fill(cluster *cl, sim_req *r, const ft_request *in)
     r->er.prompt_len = in->input_tokens;
     r->er.max_output = in->output_tokens;
     r->er.priority = in->priority;
+    r->er.output_content = in->output_content;
     r->er.user = r;
     r->arrival = in->arrival_ns;
     r->replica = -1;
