@@ -1,5 +1,11 @@
 /*
- * runcommon.c: loading, running and printing shared by the simulating subcommands.
+ * runcommon.c: loading, running, storing and printing shared by the simulating
+ * subcommands.
+ *
+ * The run is watched by one observer that feeds the results writer (every finished
+ * request, every per-replica sample) and the progress bar. Storing costs a few
+ * percent of a run (see README, "Results"); --no-requests drops the per-request rows,
+ * which are nearly all of it.
  */
 #include "runcommon.h"
 
@@ -7,13 +13,46 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fm_models.h"
+#include "progress.h"
+#include "results.h"
+
+/* Store options: 0, 1 when `c` is not one of them, -1 after printing an error. */
+static int store_opt(fs_run_opts *ro, int c, const char *arg, const char *cmd)
+{
+    switch (c) {
+    case FS_OPT_DB: ro->db = arg; return 0;
+    case FS_OPT_NO_DB: ro->no_db = true; return 0;
+    case FS_OPT_NO_REQUESTS: ro->no_requests = true; return 0;
+    case FS_OPT_QUIET: ro->quiet = true; return 0;
+    case FS_OPT_NAME: ro->name = arg; return 0;
+    case FS_OPT_TAG:
+        if (ro->ntags == FS_RUN_MAX_TAGS || !*arg) {
+            fprintf(stderr, "fleetsim %s: --tag expects a non-empty tag, at most %d\n",
+                    cmd, FS_RUN_MAX_TAGS);
+            return -1;
+        }
+        ro->tags[ro->ntags++] = arg;
+        return 0;
+    default: return 1;
+    }
+}
+
+const char *fs_default_db(void)
+{
+    const char *env = getenv("FLEETSIM_DB");
+    return env && *env ? env : "fleetsim.db";
+}
 
 int fs_run_opt(fs_run_opts *ro, int c, const char *arg, const char *cmd)
 {
     char *end;
     unsigned long long v;
+    int st = store_opt(ro, c, arg, cmd);
+    if (st <= 0)
+        return st;
     switch (c) {
     case 'c':
         ro->catalog = arg;
@@ -66,16 +105,146 @@ int fs_load_scenario(const char *cmd, const char *path, const fs_run_opts *ro,
     return 0;
 }
 
-int fs_load_and_run(const char *cmd, const char *path, const fs_run_opts *ro,
-                    fs_scenario *sc, fs_run_result *res)
+/* --- running with the store and the progress bar watching --- */
+
+typedef struct watch {
+    fs_results_run *w;       /* NULL = not stored */
+    fs_progress *bar;        /* NULL = none */
+} watch;
+
+static void on_request(void *ctx, const fs_req_record *r)
+{
+    fs_results_run_request(((watch *)ctx)->w, r);
+}
+
+static void on_sample(void *ctx, const fs_replica_sample *s)
+{
+    fs_results_run_sample(((watch *)ctx)->w, s);
+}
+
+static void on_progress(void *ctx, fs_ns now, uint64_t completed, uint64_t in_flight)
+{
+    char detail[64];
+    snprintf(detail, sizeof detail, "%.0f s simulated, %" PRIu64 " in flight",
+             (double)now / 1e9, in_flight);
+    fs_progress_update(((watch *)ctx)->bar, completed, detail);
+}
+
+/* How many requests the workload will yield, when the spec says (0 = unknown). */
+static uint64_t expected_requests(const fs_scenario *sc)
+{
+    const ft_spec *sp = &sc->workload;
+    uint64_t n = sp->kind == FT_SPEC_GENERATOR ? sp->gen.max_requests
+                                                : sp->trace.max_requests;
+    if (sp->xf.limit && (n == 0 || sp->xf.limit < n))
+        n = sp->xf.limit;
+    return n;
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Opens the database and begins the run; 0, or -1 after printing the error. */
+static int store_begin(const char *cmd, const fs_scenario *sc, const fs_run_opts *ro,
+                       fs_results **db, fs_results_run **w)
 {
     char *err = NULL;
-    if (fs_load_scenario(cmd, path, ro, sc) != 0)
-        return -1;
-    int rc = fs_cluster_run(sc, res, &err);
+    fs_run_meta meta = {.name = ro->name, .tags = ro->tags, .ntags = ro->ntags,
+                        .store_requests = !ro->no_requests, .sample_period_s = 1.0};
+    int rc = fs_results_open(ro->db ? ro->db : fs_default_db(), true, db, &err);
+    if (rc == 0)
+        rc = fs_results_run_begin(*db, sc, &meta, w, &err);
     if (rc != 0) {
         fprintf(stderr, "fleetsim %s: %s\n", cmd, err ? err : strerror(-rc));
         free(err);
+        fs_results_close(*db);
+        *db = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* What `fleetsim run` prints, for the database. NULL when out of memory. */
+static char *summary_text(const fs_scenario *sc, const fs_run_result *res)
+{
+    char *text = NULL;
+    size_t len;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    fs_print_run_header(f, sc, &res->kv);
+    fs_summary_print(f, &res->summary);
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* Writes the summary and marks the run complete; failures are reported, not fatal. */
+static void store_finish(const char *cmd, const fs_scenario *sc, const fs_run_opts *ro,
+                         fs_results *db, fs_results_run *w, const fs_run_result *res,
+                         double wall)
+{
+    char *err = NULL, *text = summary_text(sc, res);
+    json_t *result = fs_run_to_json(sc, res);
+    int64_t id = fs_results_run_id(w);
+    int rc = text && result ? fs_results_run_finish(w, text, result, wall, &err)
+                            : (fs_results_run_abandon(w, "out of memory"), -ENOMEM);
+    if (rc != 0)
+        fprintf(stderr, "fleetsim %s: the run was simulated but not stored (left "
+                "incomplete in %s): %s\n", cmd, fs_results_path(db),
+                err ? err : strerror(-rc));
+    else if (fs_progress_wanted(stderr, ro->quiet))
+        fprintf(stderr, "fleetsim %s: stored as run %" PRId64 " in %s\n", cmd, id,
+                fs_results_path(db));
+    free(err);
+    free(text);
+    json_decref(result);
+}
+
+int fs_run_scenario(const char *cmd, const fs_scenario *sc, const fs_run_opts *ro,
+                    fs_run_result *res, int64_t *run_id)
+{
+    fs_results *db = NULL;
+    watch wt = {0};
+    if (run_id)
+        *run_id = 0;
+    if (!ro->no_db && store_begin(cmd, sc, ro, &db, &wt.w) != 0)
+        return -1;
+    wt.bar = fs_progress_new(stderr, fs_progress_wanted(stderr, ro->quiet), "requests",
+                             expected_requests(sc));
+    fs_run_observer obs = {.ctx = &wt, .on_progress = wt.bar ? on_progress : NULL,
+                           .on_request = wt.w ? on_request : NULL,
+                           .on_sample = wt.w ? on_sample : NULL};
+    char *err = NULL;
+    double t0 = wall_s();
+    int rc = fs_cluster_run_observed(sc, &obs, res, &err);
+    double wall = wall_s() - t0;
+    fs_progress_free(wt.bar);
+    if (rc != 0) {
+        fprintf(stderr, "fleetsim %s: %s\n", cmd, err ? err : strerror(-rc));
+        fs_results_run_abandon(wt.w, err ? err : strerror(-rc));
+    } else if (wt.w) {
+        if (run_id)
+            *run_id = fs_results_run_id(wt.w);
+        store_finish(cmd, sc, ro, db, wt.w, res, wall);
+    }
+    free(err);
+    fs_results_close(db);
+    return rc == 0 ? 0 : -1;
+}
+
+int fs_load_and_run(const char *cmd, const char *path, const fs_run_opts *ro,
+                    fs_scenario *sc, fs_run_result *res)
+{
+    if (fs_load_scenario(cmd, path, ro, sc) != 0)
+        return -1;
+    if (fs_run_scenario(cmd, sc, ro, res, NULL) != 0) {
         fs_scenario_free(sc);
         return -1;
     }

@@ -1,0 +1,22 @@
+# sim/results.mk: build rules of the results store, progress bar, `fleetsim results`,
+# `plot` and `report`, and their tests (included by Makefile.am after sim/local.mk).
+
+libfleetsim_la_SOURCES += sim/results.c sim/results_read.c sim/results.h \
+	sim/results_impl.h sim/progress.c sim/progress.h
+libfleetsim_la_CFLAGS += $(SQLITE_CFLAGS)
+libfleetsim_la_LIBADD += $(SQLITE_LIBS) $(CSV_LIBS)
+
+fleetsim_SOURCES += sim/cmd_results.c
+fleetsim_CFLAGS += $(SQLITE_CFLAGS)
+
+# make check: `fleetsim run` stores into $FLEETSIM_DB; point it at a file of the test's
+# own in the temporary directory so that no fleetsim.db appears in the tree.
+AM_TESTS_ENVIRONMENT += FLEETSIM_DB="$${TMPDIR:-/tmp}/fleetsim-check-$$$$.db"; \
+	export FLEETSIM_DB;
+
+check_PROGRAMS += tests/test_results
+tests_test_results_SOURCES = tests/test_results.c
+tests_test_results_CFLAGS = $(TEST_CFLAGS) $(SQLITE_CFLAGS)
+tests_test_results_LDADD = $(TEST_LIBS) $(SQLITE_LIBS)
+
+EXTRA_DIST += plots
