@@ -21,5 +21,6 @@ typedef struct fs_cmd {
 extern const fs_cmd fs_cmd_run;
 extern const fs_cmd fs_cmd_step;
 extern const fs_cmd fs_cmd_bench;
+extern const fs_cmd fs_cmd_results;
 
 #endif

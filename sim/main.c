@@ -8,7 +8,8 @@
 #include "cmd.h"
 #include "config.h"
 
-static const fs_cmd *const commands[] = {&fs_cmd_run, &fs_cmd_step, &fs_cmd_bench};
+static const fs_cmd *const commands[] = {&fs_cmd_run, &fs_cmd_step, &fs_cmd_bench,
+                                          &fs_cmd_results};
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *f)
