@@ -20,3 +20,11 @@ tests_test_results_CFLAGS = $(TEST_CFLAGS) $(SQLITE_CFLAGS)
 tests_test_results_LDADD = $(TEST_LIBS) $(SQLITE_LIBS)
 
 EXTRA_DIST += plots
+
+# What storing costs a run: median wall time of the 100,000-request benchmark without a
+# database, with per-request records and with --no-requests.
+bench-results: fleetsim$(EXEEXT)
+	top_srcdir=$(top_srcdir) top_builddir=$(top_builddir) \
+		$(SHELL) $(top_srcdir)/tests/results-bench.sh
+.PHONY: bench-results
+EXTRA_DIST += tests/results-bench.sh
