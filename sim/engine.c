@@ -315,7 +315,7 @@ static int check_request(const fs_engine *e, const fs_engine_req *r)
         sum += r->segs[i].len;
     assert(sum == r->prompt_len && "segments must sum to prompt_len");
     (void)sum;
-    if (r->prompt_len < 1 || r->max_output < 1)
+    if (r->prompt_len < 1 || r->max_output < 1 || r->external_tokens >= r->prompt_len)
         return -EINVAL;
     uint64_t full = (uint64_t)r->prompt_len + r->max_output;
     if (full > (uint64_t)e->cfg.max_model_len)
@@ -532,8 +532,10 @@ static void take_blocks(fs_engine *e, fs_engine_req *r, uint32_t nhit, uint32_t 
     cache_full_blocks(e, r, total);
 }
 
-/* Moves an admitted request to running with its cached prefix computed. */
-static void start_running(fs_engine *e, fs_engine_req *r, uint32_t start, fs_ns now)
+/* Moves an admitted request to running with its first `start` tokens computed, of
+ * which `cached` came from the local prefix cache. */
+static void start_running(fs_engine *e, fs_engine_req *r, uint32_t start, uint32_t cached,
+                          fs_ns now)
 {
     list_remove(&e->waiting, r);
     list_insert_before(&e->running, NULL, r);
@@ -541,7 +543,7 @@ static void start_running(fs_engine *e, fs_engine_req *r, uint32_t start, fs_ns 
     r->num_computed = start;
     if (r->first_scheduled < 0) {
         r->first_scheduled = now;
-        r->num_cached = start;
+        r->num_cached = cached;
     }
 }
 
@@ -561,7 +563,11 @@ static bool admit(fs_engine *e, fs_engine_req *r, fs_ns now, uint32_t *budget)
 {
     uint32_t num_tokens = r->prompt_len + r->num_output;
     uint32_t nhit = lookup_prefix(e, r, num_tokens);
-    uint32_t start = nhit * (uint32_t)e->cfg.block_size;
+    uint32_t cached = nhit * (uint32_t)e->cfg.block_size, start = cached;
+    /* KV received from a remote prefill counts as computed, as vLLM's KV connector
+     * does, but only at first admission: a preempted request recomputes locally. */
+    if (r->preemptions == 0 && r->external_tokens > start)
+        start = r->external_tokens;
     uint32_t n = admission_tokens(e, num_tokens - start, *budget);
     if (n == 0)
         return false;
@@ -573,7 +579,7 @@ static bool admit(fs_engine *e, fs_engine_req *r, fs_ns now, uint32_t *budget)
     if (!admission_fits(e, start + n, nhit, nhit_free))
         return false;
     take_blocks(e, r, nhit, start + n);
-    start_running(e, r, start, now);
+    start_running(e, r, start, cached, now);
     add_to_batch(e, r, n, budget);
     return true;
 }

@@ -87,6 +87,8 @@ struct fs_engine_req {
     uint32_t prompt_len;        /* sum of segment lengths (>= 1) */
     uint32_t max_output;        /* tokens to generate (>= 1) */
     int priority;
+    uint32_t external_tokens;   /* prompt tokens whose KV arrives from a remote prefill
+                                   (P/D): admitted as computed, < prompt_len; 0 = none */
     void *user;                 /* caller's back pointer */
     uint64_t output_content;    /* content id of the output segment; 0 = the default,
                                    fs_engine_output_content(id) */

@@ -23,6 +23,7 @@
 #include "fu_yaml.h"
 
 #define S(f) offsetof(fs_scenario, f)
+#define P(f) offsetof(fs_pool, f)
 
 static int fail(char **err, char *msg)
 {
@@ -152,10 +153,10 @@ static int load_model(fs_scenario *sc, fu_ynode n, const fm_catalog *cat, char *
 }
 
 /* accelerator: NAME | {base: NAME, overrides...} | {name: X, all fields...} */
-static int load_accel(fs_scenario *sc, fu_ynode n, const fm_catalog *cat, char **err)
+static int load_accel(fm_accel *out, fu_ynode n, const fm_catalog *cat, char **err)
 {
     if (fu_ynode_is_scalar(n))
-        return accel_by_name(n, cat, &sc->accel, err);
+        return accel_by_name(n, cat, out, err);
     if (!fu_ynode_is_map(n))
         return fail(err, fu_ynode_errf(n, "expected an accelerator name or a mapping"));
     fm_accel a = {0};
@@ -166,43 +167,201 @@ static int load_accel(fs_scenario *sc, fu_ynode n, const fm_catalog *cat, char *
     if (rc == 0)
         rc = fm_accel_from_yaml(n, &a, err);
     if (rc == 0 && (rc = fm_accel_validate(&a, err)) == 0)
-        sc->accel = a;
+        *out = a;
     return rc;
 }
 
 /* --- engine --- */
 
 static const fu_yfield engine_fields[] = {
-    {"block_size", FU_Y_INT, S(engine.block_size), 0, 1, 1024, 0, "tokens per KV block"},
-    {"max_num_seqs", FU_Y_INT, S(engine.max_num_seqs), 0, 1, 1e6, 0, "cap on running requests"},
-    {"max_num_batched_tokens", FU_Y_INT, S(engine.max_num_batched_tokens), 0, 1, 1e8, 0,
+    {"block_size", FU_Y_INT, P(engine.block_size), 0, 1, 1024, 0, "tokens per KV block"},
+    {"max_num_seqs", FU_Y_INT, P(engine.max_num_seqs), 0, 1, 1e6, 0, "cap on running requests"},
+    {"max_num_batched_tokens", FU_Y_INT, P(engine.max_num_batched_tokens), 0, 1, 1e8, 0,
      "token budget per step"},
-    {"max_model_len", FU_Y_INT, S(engine.max_model_len), 0, 0, 1e8, 0,
+    {"max_model_len", FU_Y_INT, P(engine.max_model_len), 0, 0, 1e8, 0,
      "context window (0 = the model's)"},
-    {"long_prefill_token_threshold", FU_Y_INT, S(engine.long_prefill_token_threshold), 0, 0,
+    {"long_prefill_token_threshold", FU_Y_INT, P(engine.long_prefill_token_threshold), 0, 0,
      1e8, 0, "cap on one request's tokens per step (0 = off)"},
-    {"enable_prefix_caching", FU_Y_BOOL, S(engine.enable_prefix_caching), 0, 0, 0, 0, ""},
-    {"enable_chunked_prefill", FU_Y_BOOL, S(engine.enable_chunked_prefill), 0, 0, 0, 0, ""},
-    {"reserve_full_isl", FU_Y_BOOL, S(engine.reserve_full_isl), 0, 0, 0, 0, ""},
-    {"gpu_memory_utilization", FU_Y_DOUBLE, S(gpu_memory_utilization), 0, 0.01, 1, 0, ""},
-    {"num_gpu_blocks_override", FU_Y_INT64, S(num_gpu_blocks_override), 0, 0, 1e12, 0, ""},
+    {"enable_prefix_caching", FU_Y_BOOL, P(engine.enable_prefix_caching), 0, 0, 0, 0, ""},
+    {"enable_chunked_prefill", FU_Y_BOOL, P(engine.enable_chunked_prefill), 0, 0, 0, 0, ""},
+    {"reserve_full_isl", FU_Y_BOOL, P(engine.reserve_full_isl), 0, 0, 0, 0, ""},
+    {"gpu_memory_utilization", FU_Y_DOUBLE, P(gpu_memory_utilization), 0, 0.01, 1, 0, ""},
+    {"num_gpu_blocks_override", FU_Y_INT64, P(num_gpu_blocks_override), 0, 0, 1e12, 0, ""},
     {NULL},
 };
 
-static int load_engine(fs_scenario *sc, fu_ynode n, char **err)
+static int load_engine(fs_pool *p, fu_ynode n, char **err)
 {
     static const char *const skip[] = {"scheduling_policy", NULL};
-    int rc = fu_yaml_apply(n, "engine", engine_fields, skip, sc, err);
+    int rc = fu_yaml_apply(n, "engine", engine_fields, skip, p, err);
     fu_ynode pol = fu_ymap_get(n, "scheduling_policy");
     if (rc || !fu_ynode_ok(pol))
         return rc;
-    const char *p = fu_ynode_str(pol);
-    if (p && (strcmp(p, "fcfs") == 0 || strcmp(p, "priority") == 0)) {
-        sc->engine.priority_scheduling = strcmp(p, "priority") == 0;
+    const char *v = fu_ynode_str(pol);
+    if (v && (strcmp(v, "fcfs") == 0 || strcmp(v, "priority") == 0)) {
+        p->engine.priority_scheduling = strcmp(v, "priority") == 0;
         return 0;
     }
     return fail(err, fu_ynode_errf(pol, "expected fcfs or priority for scheduling_policy, "
-                                        "got '%s'", p ? p : "a non-scalar"));
+                                        "got '%s'", v ? v : "a non-scalar"));
+}
+
+/* --- pools --- */
+
+/* Replica shape keys valid at the top level and in each pool. */
+static const fu_yfield shape_fields[] = {
+    {"tp", FU_Y_INT, P(tp), 0, 1, 1024, 0, "tensor-parallel degree"},
+    {"replicas", FU_Y_INT, P(replicas), 0, 1, 4096, 0, "model-server replicas"},
+    {"latency_model", FU_Y_STR, P(latency_model), sizeof(((fs_pool *)0)->latency_model), 0, 0,
+     0, "roofline"},
+    {NULL},
+};
+
+const char *fs_role_name(fs_role r)
+{
+    return r == FS_ROLE_PREFILL ? "prefill" : r == FS_ROLE_DECODE ? "decode" : "both";
+}
+
+static int load_role(fs_pool *p, fu_ynode n, char **err)
+{
+    static const fs_role roles[] = {FS_ROLE_BOTH, FS_ROLE_PREFILL, FS_ROLE_DECODE};
+    const char *v = fu_ynode_str(n);
+    for (size_t i = 0; v && i < 3; i++)
+        if (strcmp(v, fs_role_name(roles[i])) == 0) {
+            p->role = roles[i];
+            return 0;
+        }
+    return fail(err, fu_ynode_errf(n, "expected role both, prefill or decode"));
+}
+
+static int load_labels(fs_pool *p, fu_ynode n, char **err)
+{
+    if (!fu_ynode_is_map(n) || fu_ynode_len(n) > FS_MAX_LABELS)
+        return fail(err, fu_ynode_errf(n, "expected a mapping of at most %d labels",
+                                       FS_MAX_LABELS));
+    for (size_t i = 0; i < fu_ynode_len(n); i++) {
+        const char *k = fu_ynode_str(fu_ymap_key(n, i)), *v = fu_ynode_str(fu_ymap_val(n, i));
+        fs_label *l = &p->labels[i];
+        if (!k || !v || strlen(k) >= sizeof l->key || strlen(v) >= sizeof l->value)
+            return fail(err, fu_ynode_errf(fu_ymap_key(n, i), "expected key: value with "
+                                                               "both under 64 characters"));
+        snprintf(l->key, sizeof l->key, "%s", k);
+        snprintf(l->value, sizeof l->value, "%s", v);
+    }
+    p->nlabels = (int)fu_ynode_len(n);
+    return 0;
+}
+
+/* The index of a workload class, by number or by the generator's class name; -1 if none. */
+static int class_index(const fs_scenario *sc, const char *v)
+{
+    char *end;
+    long i = strtol(v, &end, 10);
+    if (*end == '\0' && end != v)
+        return i >= 0 && i < 64 ? (int)i : -1;
+    const ft_spec *sp = &sc->workload;
+    for (size_t c = 0; sp->kind == FT_SPEC_GENERATOR && c < sp->gen.nclasses; c++)
+        if (strcmp(sp->gen.classes[c].name, v) == 0)
+            return (int)c;
+    return -1;
+}
+
+static int load_classes(const fs_scenario *sc, fs_pool *p, fu_ynode n, char **err)
+{
+    if (!fu_ynode_is_seq(n) || fu_ynode_len(n) == 0)
+        return fail(err, fu_ynode_errf(n, "expected a list of workload class names or numbers"));
+    for (size_t i = 0; i < fu_ynode_len(n); i++) {
+        fu_ynode c = fu_yseq_item(n, i);
+        int idx = fu_ynode_str(c) ? class_index(sc, fu_ynode_str(c)) : -1;
+        if (idx < 0)
+            return fail(err, fu_ynode_errf(c, "unknown workload class '%s'",
+                                           fu_ynode_str(c) ? fu_ynode_str(c) : "?"));
+        p->class_mask |= UINT64_C(1) << idx;
+    }
+    return 0;
+}
+
+/* One entry of `pools:`, starting from the top-level defaults in *p. */
+static int load_pool(fs_scenario *sc, fs_pool *p, fu_ynode n, const fm_catalog *cat, char **err)
+{
+    static const fu_yfield name_field[] = {
+        {"name", FU_Y_STR, P(name), sizeof(((fs_pool *)0)->name), 0, 0, 0, "pool name"},
+        {NULL},
+    };
+    static const char *const skip[] = {"name", "role", "accelerator", "engine", "labels",
+                                       "classes", NULL};
+    fu_ynode v;
+    int rc = fu_yaml_apply(n, "pool", shape_fields, skip, p, err);
+    if (rc == 0 && fu_ynode_ok(fu_ymap_get(n, "name")))
+        rc = fu_yaml_apply(n, "pool", name_field, skip + 1, p, err);
+    if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(n, "role")))
+        rc = load_role(p, v, err);
+    if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(n, "accelerator")))
+        rc = load_accel(&p->accel, v, cat, err);
+    if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(n, "engine")))
+        rc = load_engine(p, v, err);
+    if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(n, "labels")))
+        rc = load_labels(p, v, err);
+    if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(n, "classes")))
+        rc = load_classes(sc, p, v, err);
+    return rc;
+}
+
+static int load_pools(fs_scenario *sc, const fs_pool *base, fu_ynode n, const fm_catalog *cat,
+                      char **err)
+{
+    if (!fu_ynode_is_seq(n) || fu_ynode_len(n) == 0 || fu_ynode_len(n) > FS_MAX_POOLS)
+        return fail(err, fu_ynode_errf(n, "expected a list of 1 to %d pools", FS_MAX_POOLS));
+    for (size_t i = 0; i < fu_ynode_len(n); i++) {
+        fs_pool *p = &sc->pools[i];
+        *p = *base;
+        snprintf(p->name, sizeof p->name, "pool%zu", i);
+        int rc = load_pool(sc, p, fu_yseq_item(n, i), cat, err);
+        for (size_t j = 0; rc == 0 && j < i; j++)
+            if (strcmp(sc->pools[j].name, p->name) == 0)
+                rc = fail(err, fu_ynode_errf(fu_yseq_item(n, i), "duplicate pool name '%s'",
+                                             p->name));
+        if (rc)
+            return rc;
+        sc->npools = (int)i + 1;
+    }
+    return 0;
+}
+
+/* --- router --- */
+
+static int load_router(fs_scenario *sc, fu_ynode n, char **err)
+{
+    static const fu_yfield fields[] = {
+        {"refresh", FU_Y_DURATION_NS, S(router.refresh_ns), 0, 1e-6, 3600, 0,
+         "endpoint snapshot period"},
+        {"kv_transfer_overhead", FU_Y_DURATION_NS, S(router.kv_transfer_overhead_ns), 0, 0, 60,
+         0, "fixed cost of one KV transfer"},
+        {NULL},
+    };
+    static const char *const skip[] = {"policy", "config", NULL};
+    static const struct { const char *name; fs_router_kind kind; } kinds[] = {
+        {"epp", FS_ROUTER_EPP}, {"round-robin", FS_ROUTER_ROUND_ROBIN},
+        {"random", FS_ROUTER_RANDOM}, {"least-outstanding", FS_ROUTER_LEAST_OUTSTANDING},
+    };
+    int rc = fu_yaml_apply(n, "router", fields, skip, sc, err);
+    fu_ynode pol = fu_ymap_get(n, "policy"), cfg = fu_ymap_get(n, "config");
+    if (rc == 0 && fu_ynode_ok(pol)) {
+        size_t i = 0;
+        while (fu_ynode_str(pol) && i < 4 && strcmp(fu_ynode_str(pol), kinds[i].name) != 0)
+            i++;
+        if (i == 4)
+            return fail(err, fu_ynode_errf(pol, "expected policy epp, round-robin, random or "
+                                                "least-outstanding"));
+        sc->router.kind = kinds[i].kind;
+    }
+    if (rc == 0 && fu_ynode_ok(cfg)) {
+        if (!fu_ynode_str(cfg))
+            return fail(err, fu_ynode_errf(cfg, "expected the path of an EndpointPickerConfig"));
+        if ((rc = resolve_path(sc, cfg, fu_ynode_str(cfg), sc->router.config_path, err)) == 0)
+            rc = require_file(cfg, sc->router.config_path, "router config", err);
+    }
+    return rc;
 }
 
 /* --- workload --- */
@@ -248,68 +407,151 @@ static int load_slo(fs_scenario *sc, fu_ynode n, char **err)
 static const fu_yfield top_fields[] = {
     {"name", FU_Y_STR, S(name), sizeof(((fs_scenario *)0)->name), 0, 0, 0, "run name"},
     {"seed", FU_Y_INT64, S(seed), 0, 0, 9.2e18, 0, "random seed"},
-    {"tp", FU_Y_INT, S(tp), 0, 1, 1024, 0, "tensor-parallel degree"},
-    {"replicas", FU_Y_INT, S(replicas), 0, 1, 4096, 0, "model-server replicas"},
-    {"latency_model", FU_Y_STR, S(latency_model), sizeof(((fs_scenario *)0)->latency_model),
-     0, 0, 0, "roofline"},
     {NULL},
 };
 
-static void set_defaults(fs_scenario *sc)
+static void set_defaults(fs_scenario *sc, fs_pool *base)
 {
-    snprintf(sc->latency_model, sizeof sc->latency_model, "roofline");
-    sc->tp = 1;
-    sc->replicas = 1;
-    sc->gpu_memory_utilization = 0.9;
-    fs_engine_config_defaults(&sc->engine);
-    sc->engine.max_model_len = 0; /* the model's context window, set in cross_check */
+    snprintf(base->name, sizeof base->name, "default");
+    snprintf(base->latency_model, sizeof base->latency_model, "roofline");
+    base->tp = 1;
+    base->replicas = 1;
+    base->gpu_memory_utilization = 0.9;
+    fs_engine_config_defaults(&base->engine);
+    base->engine.max_model_len = 0; /* the model's context window, set in cross_check */
+    sc->router.kind = FS_ROUTER_EPP;
+    sc->router.refresh_ns = 50 * 1000 * 1000;
 }
 
 static int require_keys(fu_ynode root, char **err)
 {
-    static const char *const required[] = {"model", "accelerator", "workload"};
-    for (size_t i = 0; i < 3; i++)
+    static const char *const required[] = {"model", "workload"};
+    for (size_t i = 0; i < 2; i++)
         if (!fu_ynode_ok(fu_ymap_get(root, required[i])))
             return fail(err, fu_ynode_errf(root, "missing required key '%s'", required[i]));
+    if (!fu_ynode_ok(fu_ymap_get(root, "accelerator")) && !fu_ynode_ok(fu_ymap_get(root, "pools")))
+        return fail(err, fu_ynode_errf(root, "missing required key 'accelerator' (or pools: "
+                                             "each with an accelerator)"));
     return 0;
 }
 
-/* The sections in the order they depend on each other (seed before workload). */
+/* The top-level replica shape: the defaults of every pool. */
+static int load_base(fs_pool *base, fu_ynode root, const fm_catalog *cat, char **err)
+{
+    static const char *const skip[] = {"name", "seed", "model", "accelerator", "engine",
+                                       "workload", "slo", "description", "pools", "router",
+                                       NULL};
+    int rc = fu_yaml_apply(root, "scenario", shape_fields, skip, base, err);
+    fu_ynode v;
+    if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(root, "accelerator")))
+        rc = load_accel(&base->accel, v, cat, err);
+    if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(root, "engine")))
+        rc = load_engine(base, v, err);
+    return rc;
+}
+
+/* The sections in the order they depend on each other (seed before workload, workload
+ * before pools, which name its classes). */
 static int load_sections(fs_scenario *sc, fu_ynode root, const fm_catalog *cat, char **err)
 {
     static const char *const skip[] = {"model", "accelerator", "engine", "workload", "slo",
-                                       "description", NULL};
+                                       "description", "tp", "replicas", "latency_model",
+                                       "pools", "router", NULL};
+    fs_pool base;
+    memset(&base, 0, sizeof base);
+    fu_ynode v;
+    set_defaults(sc, &base);
     int rc = fu_yaml_apply(root, "scenario", top_fields, skip, sc, err);
     if (rc == 0)
         rc = require_keys(root, err);
     if (rc == 0)
         rc = load_model(sc, fu_ymap_get(root, "model"), cat, err);
     if (rc == 0)
-        rc = load_accel(sc, fu_ymap_get(root, "accelerator"), cat, err);
-    if (rc == 0 && fu_ynode_ok(fu_ymap_get(root, "engine")))
-        rc = load_engine(sc, fu_ymap_get(root, "engine"), err);
+        rc = load_base(&base, root, cat, err);
     if (rc == 0)
         rc = load_workload(sc, fu_ymap_get(root, "workload"), err);
-    if (rc == 0 && fu_ynode_ok(fu_ymap_get(root, "slo")))
-        rc = load_slo(sc, fu_ymap_get(root, "slo"), err);
+    if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(root, "pools")))
+        rc = load_pools(sc, &base, v, cat, err);
+    else if (rc == 0) {
+        sc->pools[0] = base;
+        sc->npools = 1;
+    }
+    if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(root, "router")))
+        rc = load_router(sc, v, err);
+    if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(root, "slo")))
+        rc = load_slo(sc, v, err);
     return rc;
 }
 
-/* Checks that need several sections at once. */
-static int cross_check(fs_scenario *sc, fu_ynode root, char **err)
+/* The value of `key` in mapping `map` when present, else the mapping: where to point. */
+static fu_ynode at_key(fu_ynode map, const char *key)
 {
-    if (sc->engine.max_model_len == 0)
-        sc->engine.max_model_len = sc->llm.max_model_len;
-    if (!fm_latency_find(sc->latency_model))
-        return fail(err, fu_ynode_errf(fu_ymap_get(root, "latency_model"),
-                                       "unknown latency model '%s' (known: roofline)",
-                                       sc->latency_model));
-    if (sc->engine.max_model_len > sc->llm.max_model_len)
-        return fail(err, fu_ynode_errf(fu_ymap_get(root, "engine"),
-                                       "max_model_len %d exceeds %s's context window of %d",
-                                       sc->engine.max_model_len, sc->llm.name,
+    fu_ynode v = fu_ymap_get(map, key);
+    return fu_ynode_ok(v) ? v : map;
+}
+
+/* Checks of one pool that need the model. */
+static int check_pool(fs_scenario *sc, fs_pool *p, fu_ynode where, char **err)
+{
+    if (p->engine.max_model_len == 0)
+        p->engine.max_model_len = sc->llm.max_model_len;
+    if (p->accel.name[0] == '\0')
+        return fail(err, fu_ynode_errf(where, "pool '%s' has no accelerator", p->name));
+    if (!fm_latency_find(p->latency_model))
+        return fail(err, fu_ynode_errf(at_key(where, "latency_model"),
+                                       "unknown latency model '%s' in pool '%s'",
+                                       p->latency_model, p->name));
+    if (p->engine.max_model_len > sc->llm.max_model_len)
+        return fail(err, fu_ynode_errf(at_key(where, "engine"), "max_model_len %d exceeds %s's context window of %d",
+                                       p->engine.max_model_len, sc->llm.name,
                                        sc->llm.max_model_len));
     return 0;
+}
+
+/* A router that disaggregates needs somewhere to prefill and somewhere to decode. */
+static int check_roles(const fs_scenario *sc, fu_ynode where, char **err)
+{
+    int prefill = 0, decode = 0;
+    for (int i = 0; i < sc->npools; i++) {
+        prefill += sc->pools[i].role != FS_ROLE_DECODE;
+        decode += sc->pools[i].role != FS_ROLE_PREFILL;
+    }
+    if (decode == 0)
+        return fail(err, fu_ynode_errf(where, "no pool can decode: give one role decode or both"));
+    if (prefill == 0)
+        return fail(err, fu_ynode_errf(where, "no pool can prefill: give one role prefill or both"));
+    return 0;
+}
+
+/* Checks that need several sections at once; then the top-level fields mirror the
+ * first pool, for code that reads one replica shape. */
+static int cross_check(fs_scenario *sc, fu_ynode root, char **err)
+{
+    fu_ynode pools = fu_ymap_get(root, "pools");
+    for (int i = 0; i < sc->npools; i++) {
+        fu_ynode where = fu_ynode_ok(pools) ? fu_yseq_item(pools, (size_t)i) : root;
+        int rc = check_pool(sc, &sc->pools[i], where, err);
+        if (rc)
+            return rc;
+    }
+    int rc = check_roles(sc, fu_ynode_ok(pools) ? pools : root, err);
+    const fs_pool *p = &sc->pools[0];
+    sc->accel = p->accel;
+    sc->tp = p->tp;
+    sc->replicas = p->replicas;
+    snprintf(sc->latency_model, sizeof sc->latency_model, "%s", p->latency_model);
+    sc->engine = p->engine;
+    sc->gpu_memory_utilization = p->gpu_memory_utilization;
+    sc->num_gpu_blocks_override = p->num_gpu_blocks_override;
+    return rc;
+}
+
+int fs_scenario_accelerators(const fs_scenario *sc)
+{
+    int n = 0;
+    for (int i = 0; i < sc->npools; i++)
+        n += sc->pools[i].tp * sc->pools[i].replicas;
+    return n;
 }
 
 static char *read_text(const char *path, char **err)
@@ -358,7 +600,6 @@ int fs_scenario_load(const char *path, const fm_catalog *cat, fs_scenario *out, 
         return fail(err, fu_asprintf("%s: path too long", path));
     }
     snprintf(sc->path, sizeof sc->path, "%s", path);
-    set_defaults(sc);
     default_name(sc, path);
     if (!(sc->text = read_text(path, err)))
         rc = -ENOENT;

@@ -25,21 +25,69 @@
 #include "ft_workload.h"
 #include "metrics.h"
 
+#define FS_MAX_POOLS 16
+#define FS_MAX_LABELS 8
+
+/* What a pool's replicas do, as llm-d's `llm-d.ai/role` label says. */
+typedef enum fs_role { FS_ROLE_BOTH, FS_ROLE_PREFILL, FS_ROLE_DECODE } fs_role;
+
+typedef struct fs_label {
+    char key[64];
+    char value[64];
+} fs_label;
+
+/* A pool: identical replicas of the scenario's model on one kind of accelerator. */
+typedef struct fs_pool {
+    char name[32];
+    fs_role role;
+    fm_accel accel;
+    int tp;                        /* accelerators per replica */
+    int replicas;
+    char latency_model[32];
+    fs_engine_config engine;       /* num_blocks is filled in by the run */
+    double gpu_memory_utilization;
+    int64_t num_gpu_blocks_override; /* 0 = size from memory */
+    fs_label labels[FS_MAX_LABELS]; /* besides llm-d.ai/role, which follows `role` */
+    int nlabels;
+    uint64_t class_mask;           /* request classes it serves (bit i = class i; 0 = all) */
+} fs_pool;
+
+/* How requests are routed to replicas. */
+typedef enum fs_router_kind {
+    FS_ROUTER_EPP,                 /* llm-d's Endpoint Picker, configured by `config` */
+    FS_ROUTER_ROUND_ROBIN,         /* a plain Kubernetes Service, in turn */
+    FS_ROUTER_RANDOM,              /* a plain Kubernetes Service, at random */
+    FS_ROUTER_LEAST_OUTSTANDING,   /* fewest requests in flight */
+} fs_router_kind;
+
+typedef struct fs_router_spec {
+    fs_router_kind kind;
+    char config_path[PATH_MAX];    /* EndpointPickerConfig; empty = llm-d's default */
+    int64_t refresh_ns;            /* endpoint snapshot period (llm-d: 50 ms) */
+    int64_t kv_transfer_overhead_ns; /* fixed cost of one P/D KV transfer besides the link */
+} fs_router_spec;
+
 typedef struct fs_scenario {
     char name[64];
     char path[PATH_MAX];           /* the file it came from */
     char *text;                    /* the file's full text (for results and hashing) */
     uint64_t seed;
 
+    fm_llm llm;                    /* the model every pool serves */
+
+    /* The top-level accelerator, tp, replicas, engine and latency_model: the defaults
+     * every pool starts from, and the only pool when the scenario has no `pools:`. */
     fm_accel accel;
-    fm_llm llm;
     int tp;                        /* accelerators per replica (tensor parallel) */
     int replicas;
     char latency_model[32];        /* "roofline" */
-
     fs_engine_config engine;       /* num_blocks is filled in by the run from fm_kv_size */
     double gpu_memory_utilization;
     int64_t num_gpu_blocks_override; /* 0 = size from memory */
+
+    fs_pool pools[FS_MAX_POOLS];   /* resolved: always at least one */
+    int npools;
+    fs_router_spec router;
 
     ft_spec workload;              /* generator or trace (+ transforms), from traces/ */
 
@@ -53,6 +101,11 @@ typedef struct fs_scenario {
 int fs_scenario_load(const char *path, const fm_catalog *cat, fs_scenario *sc, char **err);
 /* Releases what fs_scenario_load allocated; accepts a zeroed scenario. */
 void fs_scenario_free(fs_scenario *sc);
+
+/* Accelerators over all pools. */
+int fs_scenario_accelerators(const fs_scenario *sc);
+/* "both", "prefill" or "decode". */
+const char *fs_role_name(fs_role r);
 
 /* Opens the scenario's workload source. */
 int fs_scenario_open_workload(const fs_scenario *sc, ft_source **out, char **err);

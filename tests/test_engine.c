@@ -277,6 +277,39 @@ static void test_chunked_prefill_ttft(void **state)
     fs_engine_free(e);
 }
 
+/* P/D: a decode replica that received 99 of 100 prompt tokens' KV computes one token
+ * and emits the first output at the end of its first step; the received blocks are
+ * cached; a second request with the same prompt hits them locally. */
+static void test_external_tokens(void **state)
+{
+    (void)state;
+    fs_engine_config c = small_config();
+    obs_log log = { 0 };
+    fs_engine *e = new_engine(&c, &log);
+    treq t, u, bad;
+    make_req(&t, 1, 77, 100, 0, 0, 2);
+    t.r.external_tokens = 99;
+    add(e, &t, 0);
+    fs_ns now = 10;
+    fm_seq_work w[2];
+    step(e, &now, 1, w);
+    assert_work(&w[0], 1, 99);
+    assert_int_equal(t.tokens, 1);
+    assert_int_equal(t.r.num_cached, 0);
+    fs_engine_stats st;
+    fs_engine_get_stats(e, &st);
+    assert_int_equal(st.blocks_cached, 6);
+    make_req(&u, 2, 77, 100, 0, 0, 1);
+    add(e, &u, now);
+    step(e, &now, 2, w);
+    assert_int_equal(u.r.num_cached, 96);
+    check(e);
+    make_req(&bad, 3, 78, 10, 0, 0, 1);
+    bad.r.external_tokens = 10;
+    assert_int_equal(fs_engine_add(e, &bad.r, now), -EINVAL);
+    fs_engine_free(e);
+}
+
 /* Without chunking a prompt that does not fit the rest of the budget waits whole. */
 static void test_no_chunking(void **state)
 {
@@ -903,6 +936,7 @@ int main(void)
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_chunked_prefill_ttft),
         cmocka_unit_test(test_no_chunking),
+        cmocka_unit_test(test_external_tokens),
         cmocka_unit_test(test_long_prefill_threshold),
         cmocka_unit_test(test_decode_contexts),
         cmocka_unit_test(test_max_num_seqs),
