@@ -244,7 +244,7 @@ static ft_gen_config base_config(void)
 {
     ft_gen_config c = { 0 };
     c.seed = 7;
-    c.arrival = (ft_arrival){ FT_ARR_POISSON, 10.0, 0 };
+    c.arrival = (ft_arrival){ .kind = FT_ARR_POISSON, .rate = 10.0 };
     c.input = (ft_dist){ .kind = FT_DIST_FIXED, .mean = 100 };
     c.output = (ft_dist){ .kind = FT_DIST_FIXED, .mean = 20 };
     c.max_requests = 100000;
@@ -359,7 +359,7 @@ static void test_gen_poisson_rate(void **state)
 static void check_gamma(double rate, double cv)
 {
     ft_gen_config c = base_config();
-    c.arrival = (ft_arrival){ FT_ARR_GAMMA, rate, cv };
+    c.arrival = (ft_arrival){ .kind = FT_ARR_GAMMA, .rate = rate, .cv = cv };
     assert_int_equal(run_gen(&c, g_t, NULL, NULL), NDRAW);
     moments m = gap_moments(g_t, NDRAW);
     assert_true(fabs(m.mean * rate - 1.0) < 0.03);
@@ -504,7 +504,7 @@ typedef struct bad_case {
 static void m_rate0(ft_gen_config *c) { c->arrival.rate = 0; }
 static void m_rate_neg(ft_gen_config *c) { c->arrival.rate = -3; }
 static void m_rate_nan(ft_gen_config *c) { c->arrival.rate = NAN; }
-static void m_cv0(ft_gen_config *c) { c->arrival = (ft_arrival){ FT_ARR_GAMMA, 1, 0 }; }
+static void m_cv0(ft_gen_config *c) { c->arrival = (ft_arrival){ .kind = FT_ARR_GAMMA, .rate = 1, .cv = 0 }; }
 static void m_kind(ft_gen_config *c) { c->arrival.kind = (ft_arrival_kind)9; }
 static void m_sd(ft_gen_config *c) { c->input = (ft_dist){ .kind = FT_DIST_NORMAL, .mean = 5, .sd = -1 }; }
 static void m_lohi(ft_gen_config *c) { c->output.lo = 10; c->output.hi = 5; }
@@ -804,7 +804,7 @@ static void count_destroy(void *self)
     free(self);
 }
 
-static const ft_source_ops count_ops = { "count", count_next, count_destroy };
+static const ft_source_ops count_ops = { .name = "count", .next = count_next, .destroy = count_destroy };
 
 static void test_source_wrap(void **state)
 {

@@ -6,9 +6,8 @@
  *     2023-11-16 18:15:46.6805900,374,44                  (2023: 7 fractional digits)
  *     2024-05-12 00:00:00.006146+00:00,1452,3             (2024: 6 digits, UTC offset)
  * Workload assumed: from ten thousand rows (2023, one hour) to 27 million (2024, one
- * week), sorted by time. The reader therefore streams: it reads 64 KiB chunks with
- * fread, feeds them to libcsv, and queues the rows that complete; memory is bounded by
- * one chunk, whatever the file's length.
+ * week), sorted by time. The reader streams through reader.c (64 KiB chunks, libcsv),
+ * so memory is bounded by one chunk and one row, whatever the file's length.
  *
  * Choices, each a deliberate reading of the format:
  *  - The header must be exactly TIMESTAMP,ContextTokens,GeneratedTokens, optionally
@@ -18,81 +17,36 @@
  *  - Timestamps are converted to UTC nanoseconds with integer arithmetic (days from
  *    the civil date; never mktime(), which depends on the TZ) from 0 to 9 fractional
  *    digits, minus the "+HH:MM" / "-HH:MM" / "Z" offset when there is one; arrivals are
- *    shifted so the first row is at 0. A row earlier than the one before it is an
- *    error: the published files are sorted, so disorder means a damaged file.
- *  - A count of 0 (ContextTokens or GeneratedTokens) is read as 1, silently: a request
- *    needs at least one prompt token and one output token to be simulated, and the
- *    real files have no zeros (a filter on the data, not a parse error, would be where
- *    to drop such rows). Anything but decimal digits is an error naming the column.
+ *    shifted so the first row is at 0. A row earlier than the one before it is a bad
+ *    row: the published files are sorted, so disorder means a damaged file.
+ *  - A count of 0 (ContextTokens or GeneratedTokens) is read as 1 by default: a
+ *    request needs at least one prompt token and one output token to be simulated,
+ *    and the real files have no zeros (zeros: skip or error choose otherwise).
+ *    Anything but decimal digits is a bad row naming the column.
  *  - Each prompt is one segment whose content id is a hash of the line number, so no
  *    two requests share a prefix (the traces record lengths, not contents).
- * Line numbers count '\n' characters (LF and CRLF files; a quoted field cannot hold a
- * newline in these columns anyway): the reader hands libcsv one line at a time so it
- * always knows the line of the row libcsv completes.
  */
-#include "ft_workload.h"
+#include "ft_internal.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <csv.h>
 #include <xxhash.h>
 
-enum {
-    CHUNK = 64 * 1024,
-    MAXF = 4,           /* fields kept per row: ROW_INDEX + the three columns */
-    FIELD_MAX = 48,     /* characters kept per field (more is an error anyway) */
-};
-
-typedef struct row {
-    int64_t t_ns;       /* UTC ns since the epoch, not yet shifted */
-    uint32_t in, out;
-    uint64_t line;
-} row;
-
 typedef struct azure {
-    char *path;
-    FILE *f;
-    struct csv_parser csv;
-    unsigned char *buf;
-    size_t len, pos;            /* bytes in buf, bytes already given to libcsv */
-    uint64_t line;              /* 1-based line of the bytes being parsed */
-    bool eof;
-    /* the row being assembled by the field callback */
-    char field[MAXF][FIELD_MAX + 1];
-    size_t nf;
-    /* layout and ordering state */
-    bool header_done, row_index;
+    fti_in in;
+    fti_csv csv;
+    bool row_index;             /* a leading ROW_INDEX column */
     bool have_t0;
     int64_t t0, t_prev;
-    /* rows completed and not yet returned: q[qhead..qlen) */
-    row *q;
-    size_t qhead, qlen, qcap;
-    int rc;                     /* sticky error: < 0 once the file is found bad */
-    char *msg;
+    ft_zero_policy zeros;
     uint64_t max_requests, n;
     ft_segment seg;
 } azure;
 
 static const char *const columns[] = { "TIMESTAMP", "ContextTokens", "GeneratedTokens" };
-
-/* Records the first error; later rows are ignored. Returns rc. */
-static int set_error(azure *a, int rc, const char *fmt, ...)
-{
-    if (a->rc < 0)
-        return a->rc;
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(&a->msg, fmt, ap) < 0)
-        a->msg = NULL;
-    va_end(ap);
-    a->rc = rc;
-    return rc;
-}
 
 /* --- field values --- */
 
@@ -180,184 +134,91 @@ static bool parse_timestamp(const char *s, int64_t *ns)
     return true;
 }
 
-/* A count of tokens: decimal digits only, at most UINT32_MAX; 0 reads as 1. */
+/* A count of tokens: decimal digits only, at most UINT32_MAX. */
 static bool parse_count(const char *s, uint32_t *v)
 {
-    uint64_t x = 0;
-    if (*s == '\0')
-        return false;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return false;
-        x = 10 * x + (uint64_t)(*s - '0');
-        if (x > UINT32_MAX)
-            return false;
-    }
-    *v = x ? (uint32_t)x : 1;
-    return true;
+    return fti_parse_u32(s, v);
 }
 
 /* --- rows --- */
 
-static void check_header(azure *a)
+static int check_header(azure *a, const fti_rowref *h)
 {
-    const char *expected = "TIMESTAMP,ContextTokens,GeneratedTokens";
-    char *f0 = a->field[0];
-    if (a->nf >= 1 && memcmp(f0, "\xEF\xBB\xBF", 3) == 0)
-        memmove(f0, f0 + 3, strlen(f0 + 3) + 1);
-    a->row_index = a->nf == 4 && strcmp(f0, "ROW_INDEX") == 0;
+    size_t len;
+    const char *f0 = fti_rowfield(h, 0, &len);
+    if (len >= 3 && memcmp(f0, "\xEF\xBB\xBF", 3) == 0)
+        f0 += 3;
+    a->row_index = h->count == 4 && strcmp(f0, "ROW_INDEX") == 0;
     size_t base = a->row_index;
-    bool ok = a->nf == 3 + base;
-    for (size_t i = 0; ok && i < 3; i++)
-        ok = strcmp(a->field[base + i], columns[i]) == 0;
-    if (!ok)
-        set_error(a, -EINVAL, "%s:%llu: expected the header '%s' (optionally after ROW_INDEX)",
-                  a->path, (unsigned long long)a->line, expected);
-    a->header_done = true;
-}
-
-static int push_row(azure *a, row r)
-{
-    if (a->qlen == a->qcap) {
-        size_t cap = a->qcap ? 2 * a->qcap : 64;
-        row *q = realloc(a->q, cap * sizeof *q);
-        if (!q)
-            return set_error(a, -ENOMEM, "%s: out of memory", a->path);
-        a->q = q;
-        a->qcap = cap;
+    bool ok = h->count == 3 + base;
+    for (size_t i = 0; ok && i < 3; i++) {
+        const char *f = base + i == 0 ? f0 : fti_rowfield(h, base + i, NULL);
+        ok = strcmp(f, columns[i]) == 0;
     }
-    a->q[a->qlen++] = r;
+    if (!ok)
+        return fti_fatal(&a->in, h->line, -EINVAL, "expected the header '%s' (optionally "
+                         "after ROW_INDEX)", "TIMESTAMP,ContextTokens,GeneratedTokens");
     return 0;
 }
 
-static int bad_count(azure *a, size_t col)
+typedef struct row {
+    int64_t t_ns;
+    uint32_t in, out;
+} row;
+
+static int bad_field(azure *a, const fti_rowref *r, size_t col, const char *what)
 {
-    return set_error(a, -EINVAL, "%s:%llu: expected an integer in column %s, got '%s'",
-                     a->path, (unsigned long long)a->line, columns[col],
-                     a->field[a->row_index + col]);
+    size_t len;
+    const char *v = fti_rowfield(r, a->row_index + col, &len);
+    char esc[200];
+    return fti_bad_row(&a->in, r->line, "expected %s in column %s, got '%s'", what,
+                       columns[col], fti_escape(v, len, esc));
 }
 
-/* Parses the current row's fields into *r; false (with the error set) if one is bad. */
-static bool parse_fields(azure *a, row *r)
+/* A token count under the zero policy: 1 = use it, 0 = drop the row, <0 = error. */
+static int count(azure *a, const fti_rowref *r, size_t col, uint32_t *v)
+{
+    if (!parse_count(fti_rowfield(r, a->row_index + col, NULL), v))
+        return bad_field(a, r, col, "an integer") < 0 ? -EINVAL : 0;
+    if (*v > 0)
+        return 1;
+    switch (a->zeros) {
+    case FT_ZERO_SKIP:
+        a->in.filtered++;
+        return 0;
+    case FT_ZERO_ERROR:
+        return bad_field(a, r, col, "a positive integer") < 0 ? -EINVAL : 0;
+    default:
+        *v = 1;
+        return 1;
+    }
+}
+
+/* Parses one data row: 1 = *out filled, 0 = row dropped, <0 = error. */
+static int parse_row(azure *a, const fti_rowref *r, row *out)
 {
     size_t base = a->row_index;
-    if (a->nf != 3 + base) {
-        set_error(a, -EINVAL, "%s:%llu: expected %zu fields, got %zu", a->path,
-                  (unsigned long long)a->line, 3 + base, a->nf);
-        return false;
-    }
-    if (!parse_timestamp(a->field[base], &r->t_ns)) {
-        set_error(a, -EINVAL, "%s:%llu: expected a timestamp 'YYYY-MM-DD HH:MM:SS.fffffff' "
-                  "in column TIMESTAMP, got '%s'", a->path, (unsigned long long)a->line,
-                  a->field[base]);
-        return false;
-    }
-    if (!parse_count(a->field[base + 1], &r->in))
-        return bad_count(a, 1), false;
-    if (!parse_count(a->field[base + 2], &r->out))
-        return bad_count(a, 2), false;
-    return true;
-}
-
-static void data_row(azure *a)
-{
-    row r = { .line = a->line };
-    if (!parse_fields(a, &r))
-        return;
-    if (a->have_t0 && r.t_ns < a->t_prev) {
-        set_error(a, -EINVAL, "%s:%llu: expected timestamps in order, but '%s' is earlier "
-                  "than the previous row's", a->path, (unsigned long long)a->line,
-                  a->field[a->row_index]);
-        return;
+    if (r->count != 3 + base)
+        return fti_bad_row(&a->in, r->line, "expected %zu fields, got %zu", 3 + base, r->count);
+    if (!parse_timestamp(fti_rowfield(r, base, NULL), &out->t_ns))
+        return bad_field(a, r, 0, "a timestamp 'YYYY-MM-DD HH:MM:SS.fffffff'");
+    int rc = count(a, r, 1, &out->in);
+    if (rc == 1)
+        rc = count(a, r, 2, &out->out);
+    if (rc != 1)
+        return rc;
+    if (a->have_t0 && out->t_ns < a->t_prev) {
+        char esc[200];
+        size_t len;
+        const char *v = fti_rowfield(r, base, &len);
+        return fti_bad_row(&a->in, r->line, "expected timestamps in order, but '%s' is "
+                           "earlier than the previous row's", fti_escape(v, len, esc));
     }
     if (!a->have_t0)
-        a->t0 = r.t_ns;
+        a->t0 = out->t_ns;
     a->have_t0 = true;
-    a->t_prev = r.t_ns;
-    push_row(a, r);
-}
-
-/* libcsv callbacks: one field, end of one row. */
-static void on_field(void *s, size_t len, void *data)
-{
-    azure *a = data;
-    if (a->rc < 0)
-        return;
-    if (a->nf < MAXF) {
-        char *f = a->field[a->nf];
-        size_t n = len < FIELD_MAX ? len : FIELD_MAX;
-        memcpy(f, s ? s : "", n);
-        f[n] = '\0';
-        if (len > FIELD_MAX)                     /* keep a visible sign of truncation */
-            memcpy(f + FIELD_MAX - 3, "...", 3);
-    }
-    a->nf++;
-}
-
-static void on_row(int c, void *data)
-{
-    (void)c;
-    azure *a = data;
-    if (a->rc >= 0) {
-        if (a->header_done)
-            data_row(a);
-        else
-            check_header(a);
-    }
-    a->nf = 0;
-}
-
-/* --- streaming --- */
-
-static void csv_failed(azure *a)
-{
-    set_error(a, -EINVAL, "%s:%llu: malformed CSV (%s)", a->path,
-              (unsigned long long)a->line, csv_strerror(csv_error(&a->csv)));
-}
-
-/* At the end of the file: flush a last line without '\n', then check the header. */
-static void finish(azure *a)
-{
-    if (ferror(a->f)) {
-        set_error(a, -EIO, "%s: read error after line %llu", a->path,
-                  (unsigned long long)a->line);
-    } else if (csv_fini(&a->csv, on_field, on_row, a) != 0) {
-        csv_failed(a);
-    } else if (!a->header_done) {
-        set_error(a, -EINVAL, "%s:1: expected the header "
-                  "'TIMESTAMP,ContextTokens,GeneratedTokens', got an empty file", a->path);
-    }
-    a->eof = true;
-}
-
-/* Gives libcsv the next line (or the rest of the chunk), reading a chunk when needed. */
-static void feed(azure *a)
-{
-    if (a->pos == a->len) {
-        a->len = fread(a->buf, 1, CHUNK, a->f);
-        a->pos = 0;
-        if (a->len == 0) {
-            finish(a);
-            return;
-        }
-    }
-    unsigned char *start = a->buf + a->pos;
-    unsigned char *nl = memchr(start, '\n', a->len - a->pos);
-    size_t n = nl ? (size_t)(nl - start) + 1 : a->len - a->pos;
-    if (csv_parse(&a->csv, start, n, on_field, on_row, a) != n)
-        csv_failed(a);
-    a->pos += n;
-    if (nl)
-        a->line++;
-}
-
-/* Fills the queue until it holds a row, the file ends or an error is found. */
-static void refill(azure *a)
-{
-    if (a->qhead == a->qlen)
-        a->qhead = a->qlen = 0;
-    while (a->qlen == 0 && !a->eof && a->rc == 0)
-        feed(a);
+    a->t_prev = out->t_ns;
+    return 1;
 }
 
 /* A content id per line: XXH64 of the line number (little-endian) seeded with a salt. */
@@ -373,25 +234,34 @@ static uint64_t row_content(uint64_t line)
 static int azure_next(void *self, ft_request *out, char **err)
 {
     azure *a = self;
+    fti_rowref r;
+    row x;
+    int rc;
     if (a->max_requests && a->n >= a->max_requests)
         return 0;
-    refill(a);
-    if (a->qhead == a->qlen) {
-        if (a->rc < 0 && err)
-            *err = a->msg ? strdup(a->msg) : NULL;
-        return a->rc < 0 ? a->rc : 0;
-    }
-    row r = a->q[a->qhead++];
+    do {
+        if ((rc = fti_csv_next(&a->csv, &r)) != 1)
+            return rc < 0 ? fti_in_error(&a->in, err) : 0;
+        rc = parse_row(a, &r, &x);
+        if (rc < 0)
+            return fti_in_error(&a->in, err);
+    } while (rc == 0);
     a->seg.content = row_content(r.line);
-    a->seg.len = r.in;
+    a->seg.len = x.in;
     memset(out, 0, sizeof *out);
-    out->arrival_ns = r.t_ns - a->t0;
-    out->input_tokens = r.in;
-    out->output_tokens = r.out;
+    out->arrival_ns = x.t_ns - a->t0;
+    out->input_tokens = x.in;
+    out->output_tokens = x.out;
     out->segs = &a->seg;
     out->nsegs = 1;
     a->n++;
     return 1;
+}
+
+static void azure_info(void *self, ft_source_info *out)
+{
+    azure *a = self;
+    fti_in_info(&a->in, out);
 }
 
 static void azure_destroy(void *self)
@@ -399,67 +269,59 @@ static void azure_destroy(void *self)
     azure *a = self;
     if (!a)
         return;
-    if (a->f)
-        fclose(a->f);
-    csv_free(&a->csv);
-    free(a->buf);
-    free(a->q);
-    free(a->msg);
-    free(a->path);
+    fti_csv_free(&a->csv);
+    fti_in_close(&a->in);
     free(a);
 }
 
-static const ft_source_ops azure_ops = { "azure", azure_next, azure_destroy };
+static const ft_source_ops azure_ops = { "azure", azure_next, azure_destroy, azure_info };
 
-/* Allocates the reader and opens the file; on failure frees what it made. */
-static int azure_alloc(const char *path, azure **out, char **err)
+/* Reads the header row; a missing or wrong header fails the open. */
+static int read_header(azure *a)
+{
+    fti_rowref h;
+    a->in.skip_bad = false;                   /* a bad first line is never skipped */
+    int rc = fti_csv_next(&a->csv, &h);
+    if (rc == 0)
+        return fti_fatal(&a->in, 1, -EINVAL, "expected the header "
+                         "'TIMESTAMP,ContextTokens,GeneratedTokens', got an empty file");
+    return rc < 0 ? rc : check_header(a, &h);
+}
+
+int fti_azure_new(fti_in *in, const ft_trace_opts *o, ft_source **out, char **err)
 {
     azure *a = calloc(1, sizeof *a);
-    if (!a || csv_init(&a->csv, CSV_STRICT | CSV_STRICT_FINI) != 0) {
-        free(a);
-        *err = strdup("azure: out of memory");
-        return -ENOMEM;
+    if (!a) {
+        fti_in_close(in);
+        return *err = strdup("azure: out of memory"), -ENOMEM;
     }
-    a->line = 1;
-    a->path = strdup(path);
-    a->buf = malloc(CHUNK);
-    a->f = fopen(path, "rb");
-    int rc = !a->path || !a->buf ? -ENOMEM : !a->f ? -errno : 0;
-    if (rc != 0) {
-        if (asprintf(err, "%s: cannot open: %s", path, strerror(-rc)) < 0)
-            *err = NULL;
+    a->in = *in;
+    bool skip = a->in.skip_bad;
+    a->zeros = fti_zeros(o->zeros, FT_ZERO_ONE);
+    a->max_requests = o->max_requests;
+    int rc = fti_csv_init(&a->csv, &a->in) ? -ENOMEM : read_header(a);
+    a->in.skip_bad = skip;
+    if (rc < 0) {
+        if (rc == -ENOMEM && !a->in.msg)
+            *err = strdup("azure: out of memory");
+        else
+            fti_in_error(&a->in, err);
         azure_destroy(a);
         return rc;
     }
-    *out = a;
-    return 0;
+    *out = ft_source_wrap(&azure_ops, a);
+    return *out ? 0 : (*err = strdup("azure: out of memory"), -ENOMEM);
 }
 
 int ft_azure_open(const char *path, uint64_t max_requests, ft_source **out, char **err)
 {
-    assert(path && out);
-    char *ignored = NULL;
-    char **e = err ? err : &ignored;
-    azure *a;
-    *out = NULL;
-    int rc = azure_alloc(path, &a, e);
-    if (rc != 0)
-        goto done;
-    a->max_requests = max_requests;
-    while (!a->header_done && !a->eof && a->rc == 0)
-        feed(a);                          /* a bad header fails here, not at next() */
-    if ((rc = a->rc) < 0) {
-        *e = a->msg;
-        a->msg = NULL;
-        azure_destroy(a);
-        goto done;
+    ft_trace_opts o = { .format = FT_FMT_AZURE, .max_requests = max_requests };
+    if (strlen(path) >= sizeof o.path) {
+        *out = NULL;
+        if (err)
+            *err = strdup("azure: path too long");
+        return -ENAMETOOLONG;
     }
-    *out = ft_source_wrap(&azure_ops, a);
-    if (!*out) {
-        rc = -ENOMEM;
-        *e = strdup("azure: out of memory");
-    }
-done:
-    free(ignored);
-    return rc;
+    strcpy(o.path, path);
+    return ft_trace_open(&o, out, err);
 }

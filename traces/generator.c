@@ -1,20 +1,27 @@
 /*
  * generator.c: a synthetic workload source drawn from GSL random streams.
  *
- * Models the open-loop traffic of a chat or completion service: arrivals form a
- * Poisson process or a gamma renewal process (burstier or smoother than Poisson, set
- * by the coefficient of variation of the gaps); prompt and output lengths are drawn
- * independently per request from fixed, uniform, normal or lognormal distributions;
- * optionally every prompt starts with one of a few shared system prompts (prefix
- * groups) so that prefix caching and prefix-aware routing have something to find.
- * Workload assumed: up to tens of millions of requests; O(1) memory and work per
- * request, so the generator never dominates a simulation.
+ * Models the open-loop traffic of an LLM service: arrivals from one of the processes
+ * of arrival.c; each arrival belongs to a class of a weighted mixture (chat, RAG,
+ * agents, batch...), whose prompts are described by segments so that prefix caching
+ * and prefix-aware routing see the sharing a real service has:
+ *  - shared system prompts (N groups) and, as in llm-d's shared-prefix benchmark, M
+ *    users per group each with a fixed question, so repeats hit the cache in full;
+ *  - retrieval-augmented prompts with documents from a shared pool, drawn by Zipf
+ *    popularity;
+ *  - multi-turn sessions and agentic loops, whose every request repeats the previous
+ *    prompt and response (named by output_content) and adds a new message or tool
+ *    result, released after the previous response's expected end plus a think time.
+ * Workload assumed: up to tens of millions of requests; O(1) work per request plus
+ * the prompt's segments, memory proportional to the sessions open at once (their
+ * histories), never to the number of requests.
  *
- * Reproducibility: one gsl_rng_mt19937 stream seeded with cfg->seed, and a fixed
- * order of draws per request (gap, prefix group, input length, output length), so the
- * same configuration gives the same sequence on every platform GSL supports.
+ * Reproducibility: one gsl_rng_mt19937 stream seeded with cfg->seed and a fixed order
+ * of draws (ft_workload.h), so the same configuration gives the same sequence on
+ * every platform GSL supports; a single-class configuration without sessions, users
+ * or documents draws exactly what the first version of this generator drew.
  */
-#include "ft_workload.h"
+#include "ft_internal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -24,151 +31,54 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <gsl/gsl_randist.h>
-#include <gsl/gsl_rng.h>
 #include <xxhash.h>
+
+enum { MAX_CLASSES = 64, MAX_USERS = 1 << 22 };
+
+typedef struct gclass {
+    ft_class c;
+    fti_dist input, output, turns, think, followup, doc;
+    uint32_t *user_len;         /* question length per (group, user) */
+    uint32_t *doc_len;          /* length per document */
+    gsl_ran_discrete_t *doc_pick;
+} gclass;
+
+/* An open session: its history, and when and what its next request is. */
+typedef struct session {
+    double t;                   /* release time of the next request, seconds */
+    uint64_t seq;               /* tie-breaker: order of scheduling */
+    uint64_t id;
+    uint32_t cls, turn, turns;
+    ft_segment *segs;           /* history: prompt of the last request ... */
+    uint32_t nsegs, cap;
+    uint64_t tokens;            /* sum of segs' lengths */
+    ft_segment pending_out;     /* ... and its response, appended at the next release */
+} session;
 
 typedef struct gen {
     ft_gen_config cfg;
     gsl_rng *rng;
-    double t_s;             /* arrival time of the last request, seconds */
-    uint64_t n;             /* requests returned */
-    bool done;
-    ft_segment segs[2];     /* the current request's prompt */
+    fti_arrivals arr;
+    gclass *cls;
+    size_t ncls;
+    gsl_ran_discrete_t *cls_pick;   /* NULL with one class */
+    bool have_next;                 /* next_t is drawn and not yet used */
+    bool arrivals_done;
+    double next_t;
+    session **heap;                 /* sessions waiting for their next request */
+    size_t nheap, capheap;
+    session *retired;               /* ended session whose segments the last request uses */
+    uint64_t n, nsessions, seq;
+    bool shares;                    /* any sharing (for ft_source_info) */
+    ft_segment *segs;               /* the current request's prompt (non-session) */
+    size_t capsegs;
 } gen;
-
-/* --- validation --- */
-
-static int fail(char **err, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(err, fmt, ap) < 0)
-            *err = NULL;
-        va_end(ap);
-    }
-    return -EINVAL;
-}
 
 static int oom(char **err)
 {
     if (err)
         *err = strdup("generator: out of memory");
     return -ENOMEM;
-}
-
-static int check_dist(const ft_dist *d, const char *field, char **err)
-{
-    if (!isfinite(d->mean) || !isfinite(d->sd) || !isfinite(d->lo) || !isfinite(d->hi))
-        return fail(err, "generator: %s: every parameter must be a finite number", field);
-    if (d->sd < 0)
-        return fail(err, "generator: %s.sd: expected >= 0, got %g", field, d->sd);
-    if (d->lo < 0 || d->hi < 0)
-        return fail(err, "generator: %s.lo/hi: expected >= 0, got [%g, %g]", field, d->lo, d->hi);
-    if (d->hi > 0 && d->lo > d->hi)
-        return fail(err, "generator: %s: expected lo <= hi, got lo %g > hi %g", field, d->lo, d->hi);
-    switch (d->kind) {
-    case FT_DIST_FIXED:
-        if (d->mean < 1)
-            return fail(err, "generator: %s.mean: a fixed length must be >= 1, got %g", field, d->mean);
-        return 0;
-    case FT_DIST_UNIFORM:
-        if (d->hi <= 0)
-            return fail(err, "generator: %s.hi: a uniform length needs hi > 0", field);
-        return 0;
-    case FT_DIST_NORMAL:
-        return 0;
-    case FT_DIST_LOGNORMAL:
-        if (d->mean <= 0)
-            return fail(err, "generator: %s.mean: a lognormal length needs mean > 0, got %g", field, d->mean);
-        return 0;
-    }
-    return fail(err, "generator: %s.kind: unknown distribution %d", field, (int)d->kind);
-}
-
-static int check_arrival(const ft_arrival *a, char **err)
-{
-    if (!(a->rate > 0) || !isfinite(a->rate))
-        return fail(err, "generator: arrival.rate: expected a finite rate > 0 requests/s, got %g", a->rate);
-    if (a->kind == FT_ARR_POISSON)
-        return 0;
-    if (a->kind != FT_ARR_GAMMA)
-        return fail(err, "generator: arrival.kind: unknown arrival process %d", (int)a->kind);
-    if (!(a->cv > 0) || !isfinite(a->cv))
-        return fail(err, "generator: arrival.cv: a gamma process needs a finite cv > 0, got %g", a->cv);
-    return 0;
-}
-
-static int check_config(const ft_gen_config *c, char **err)
-{
-    int rc = check_arrival(&c->arrival, err);
-    if (rc == 0)
-        rc = check_dist(&c->input, "input", err);
-    if (rc == 0)
-        rc = check_dist(&c->output, "output", err);
-    if (rc != 0)
-        return rc;
-    if (c->prefix_tokens > UINT32_MAX / 2)
-        return fail(err, "generator: prefix_tokens: expected at most %u, got %u",
-                    UINT32_MAX / 2, c->prefix_tokens);
-    if (c->duration_ns < 0)
-        return fail(err, "generator: duration_ns: expected >= 0, got %lld", (long long)c->duration_ns);
-    if (c->max_requests == 0 && c->duration_ns == 0)
-        return fail(err, "generator: max_requests and duration_ns are both 0 (unlimited): "
-                         "set at least one, an endless workload never finishes");
-    return 0;
-}
-
-/* --- drawing --- */
-
-/* Seconds to the next arrival. Gamma: shape k = 1/cv^2, scale 1/(rate k), mean 1/rate. */
-static double draw_gap(gen *g)
-{
-    const ft_arrival *a = &g->cfg.arrival;
-    if (a->kind == FT_ARR_POISSON)
-        return gsl_ran_exponential(g->rng, 1.0 / a->rate);
-    double k = 1.0 / (a->cv * a->cv);
-    return gsl_ran_gamma(g->rng, k, 1.0 / (a->rate * k));
-}
-
-/* A lognormal with the given mean m and sd s of the variate itself (not of its log). */
-static double draw_lognormal(gsl_rng *r, double m, double s)
-{
-    double sigma2 = log1p((s * s) / (m * m));
-    return gsl_ran_lognormal(r, log(m) - sigma2 / 2, sqrt(sigma2));
-}
-
-/* Rounds and clamps a draw to [max(1, lo), hi] (hi > 0) or [1, cap]. */
-static uint32_t clamp_len(double x, const ft_dist *d, uint32_t cap)
-{
-    double lo = d->lo > 1 ? d->lo : 1;
-    double hi = d->hi > 0 && d->hi < cap ? d->hi : cap;
-    x = nearbyint(x);
-    if (!(x >= lo))             /* also catches NaN */
-        x = lo;
-    if (x > hi)
-        x = hi;
-    return (uint32_t)x;
-}
-
-static uint32_t draw_len(gsl_rng *r, const ft_dist *d, uint32_t cap)
-{
-    double x = d->mean;
-    switch (d->kind) {
-    case FT_DIST_FIXED:
-        break;
-    case FT_DIST_UNIFORM:       /* integers lo..hi inclusive, each equally likely */
-        x = floor(gsl_ran_flat(r, d->lo, d->hi + 1));
-        break;
-    case FT_DIST_NORMAL:
-        x = d->mean + gsl_ran_gaussian(r, d->sd);
-        break;
-    case FT_DIST_LOGNORMAL:
-        x = draw_lognormal(r, d->mean, d->sd);
-        break;
-    }
-    return clamp_len(x, d, cap);
 }
 
 /*
@@ -188,41 +98,460 @@ static uint64_t content_id(const char *tag, uint64_t index, uint64_t seed)
     return XXH64(buf, sizeof buf, 0);
 }
 
-/* Fills the prompt of request number g->n into g->segs; returns the segment count. */
-static uint32_t draw_prompt(gen *g)
+/* --- validation and set-up of a class --- */
+
+static int class_dist(fti_dist *out, const ft_dist *d, const char *pre, const char *name,
+                      bool real, char **err)
+{
+    char field[64];
+    snprintf(field, sizeof field, "%s%s", pre, name);
+    return fti_dist_init(out, d, field, real, err);
+}
+
+static int check_class(const ft_class *c, const char *pre, char **err)
+{
+    if (!isfinite(c->weight) || c->weight <= 0)
+        return fti_gen_fail(err, "%sweight: expected a finite weight > 0, got %g", pre,
+                            c->weight);
+    if (c->prefix_tokens > UINT32_MAX / 2)
+        return fti_gen_fail(err, "%sprefix_tokens: expected at most %u, got %u", pre,
+                            UINT32_MAX / 2, c->prefix_tokens);
+    uint64_t groups = c->prefix_groups ? c->prefix_groups : 1;
+    if (c->prefix_users && groups * c->prefix_users > MAX_USERS)
+        return fti_gen_fail(err, "%sprefix_users: groups x users must be at most %d, got "
+                            "%llu", pre, MAX_USERS, (unsigned long long)(groups * c->prefix_users));
+    const ft_session *s = &c->session;
+    if (s->on && (!isfinite(s->ttft_s) || s->ttft_s < 0 || !isfinite(s->tpot_s) || s->tpot_s < 0))
+        return fti_gen_fail(err, "%ssession.ttft/tpot: expected finite times >= 0", pre);
+    const ft_rag *g = &c->rag;
+    if (g->on && (g->documents == 0 || g->documents > MAX_USERS || g->per_request == 0 ||
+                  g->per_request > g->documents || g->per_request > 1024))
+        return fti_gen_fail(err, "%srag: expected 1 <= per_request <= min(documents, 1024) "
+                            "and documents <= %d", pre, MAX_USERS);
+    if (g->on && (!isfinite(g->zipf_s) || g->zipf_s < 0))
+        return fti_gen_fail(err, "%srag.zipf: expected a finite exponent >= 0", pre);
+    return 0;
+}
+
+static int class_dists(gclass *k, const char *pre, char **err)
+{
+    const ft_class *c = &k->c;
+    int rc = class_dist(&k->input, &c->input, pre, "input", false, err);
+    if (rc == 0)
+        rc = class_dist(&k->output, &c->output, pre, "output", false, err);
+    if (rc == 0 && c->session.on)
+        rc = class_dist(&k->turns, &c->session.turns, pre, "session.turns", false, err);
+    if (rc == 0 && c->session.on)
+        rc = class_dist(&k->think, &c->session.think_s, pre, "session.think", true, err);
+    bool follow = c->session.followup.kind != FT_DIST_FIXED || c->session.followup.mean > 0;
+    if (rc == 0 && c->session.on && follow)
+        rc = class_dist(&k->followup, &c->session.followup, pre, "session.followup", false, err);
+    if (rc == 0 && c->rag.on)
+        rc = class_dist(&k->doc, &c->rag.doc_tokens, pre, "rag.doc_tokens", false, err);
+    return rc;
+}
+
+/* Draws the fixed lengths (questions per user, documents) and the Zipf table. */
+static int class_tables(gen *g, gclass *k)
+{
+    const ft_class *c = &k->c;
+    if (c->prefix_users) {
+        size_t n = (size_t)(c->prefix_groups ? c->prefix_groups : 1) * c->prefix_users;
+        if (!(k->user_len = malloc(n * sizeof *k->user_len)))
+            return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+            k->user_len[i] = fti_dist_len(&k->input, g->rng, UINT32_MAX / 4);
+    }
+    if (!c->rag.on)
+        return 0;
+    size_t n = c->rag.documents;
+    double *w = malloc(n * sizeof *w);
+    k->doc_len = malloc(n * sizeof *k->doc_len);
+    for (size_t i = 0; w && k->doc_len && i < n; i++) {
+        k->doc_len[i] = fti_dist_len(&k->doc, g->rng, UINT32_MAX / 4 / c->rag.per_request);
+        w[i] = pow((double)(i + 1), -c->rag.zipf_s);
+    }
+    if (w && k->doc_len)
+        k->doc_pick = gsl_ran_discrete_preproc(n, w);
+    free(w);
+    return k->doc_pick ? 0 : -ENOMEM;
+}
+
+static void class_free(gclass *k)
+{
+    fti_dist_free(&k->input);
+    fti_dist_free(&k->output);
+    fti_dist_free(&k->turns);
+    fti_dist_free(&k->think);
+    fti_dist_free(&k->followup);
+    fti_dist_free(&k->doc);
+    free(k->user_len);
+    free(k->doc_len);
+    if (k->doc_pick)
+        gsl_ran_discrete_free(k->doc_pick);
+}
+
+/* The one class of a configuration without a mixture. */
+static ft_class legacy_class(const ft_gen_config *c)
+{
+    ft_class k;
+    memset(&k, 0, sizeof k);
+    k.weight = 1;
+    k.input = c->input;
+    k.output = c->output;
+    k.prefix_tokens = c->prefix_tokens;
+    k.prefix_groups = c->prefix_groups;
+    return k;
+}
+
+static int setup_classes(gen *g, char **err)
 {
     const ft_gen_config *c = &g->cfg;
+    ft_class one = legacy_class(c);
+    const ft_class *src = c->nclasses ? c->classes : &one;
+    g->ncls = c->nclasses ? c->nclasses : 1;
+    if (g->ncls > MAX_CLASSES)
+        return fti_gen_fail(err, "classes: expected at most %d classes, got %zu", MAX_CLASSES,
+                            g->ncls);
+    if (!(g->cls = calloc(g->ncls, sizeof *g->cls)))
+        return oom(err);
+    for (size_t i = 0; i < g->ncls; i++) {
+        char pre[48] = "";
+        if (c->nclasses)
+            snprintf(pre, sizeof pre, "classes[%zu].", i);
+        g->cls[i].c = src[i];
+        int rc = check_class(&src[i], pre, err);
+        if (rc == 0)
+            rc = class_dists(&g->cls[i], pre, err);
+        if (rc != 0)
+            return rc;
+        g->shares |= src[i].prefix_tokens > 0 || src[i].session.on || src[i].rag.on;
+    }
+    return 0;
+}
+
+static int setup_mixture(gen *g, char **err)
+{
+    for (size_t i = 0; i < g->ncls; i++)
+        if (class_tables(g, &g->cls[i]) != 0)
+            return oom(err);
+    if (g->ncls < 2)
+        return 0;
+    double w[MAX_CLASSES];
+    for (size_t i = 0; i < g->ncls; i++)
+        w[i] = g->cls[i].c.weight;
+    g->cls_pick = gsl_ran_discrete_preproc(g->ncls, w);
+    return g->cls_pick ? 0 : oom(err);
+}
+
+static int check_config(const ft_gen_config *c, char **err)
+{
+    if (c->duration_ns < 0)
+        return fti_gen_fail(err, "duration_ns: expected >= 0, got %lld", (long long)c->duration_ns);
+    if (c->max_requests == 0 && c->duration_ns == 0 && c->arrival.kind != FT_ARR_WINDOWS)
+        return fti_gen_fail(err, "max_requests and duration_ns are both 0 (unlimited): set "
+                            "at least one, an endless workload never finishes");
+    if (c->nclasses && !c->classes)
+        return fti_gen_fail(err, "classes: nclasses > 0 without classes");
+    return 0;
+}
+
+/* --- the pending sessions: a binary min-heap on (t, seq) --- */
+
+static bool before(const session *a, const session *b)
+{
+    return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
+static int heap_push(gen *g, session *s)
+{
+    if (g->nheap == g->capheap) {
+        size_t cap = g->capheap ? 2 * g->capheap : 64;
+        session **h = realloc(g->heap, cap * sizeof *h);
+        if (!h)
+            return -ENOMEM;
+        g->heap = h;
+        g->capheap = cap;
+    }
+    s->seq = g->seq++;
+    size_t i = g->nheap++;
+    while (i > 0 && before(s, g->heap[(i - 1) / 2])) {
+        g->heap[i] = g->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    g->heap[i] = s;
+    return 0;
+}
+
+static session *heap_pop(gen *g)
+{
+    session *top = g->heap[0], *last = g->heap[--g->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= g->nheap)
+            break;
+        if (c + 1 < g->nheap && before(g->heap[c + 1], g->heap[c]))
+            c++;
+        if (!before(g->heap[c], last))
+            break;
+        g->heap[i] = g->heap[c];
+        i = c;
+    }
+    if (g->nheap)
+        g->heap[i] = last;
+    return top;
+}
+
+static void session_free(session *s)
+{
+    if (s) {
+        free(s->segs);
+        free(s);
+    }
+}
+
+static int session_add(session *s, ft_segment seg)
+{
+    if (s->nsegs == s->cap) {
+        uint32_t cap = s->cap ? 2 * s->cap : 8;
+        ft_segment *p = realloc(s->segs, cap * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        s->segs = p;
+        s->cap = cap;
+    }
+    s->segs[s->nsegs++] = seg;
+    s->tokens += seg.len;
+    return 0;
+}
+
+/* --- prompts --- */
+
+static int reserve_segs(gen *g, size_t n)
+{
+    if (n <= g->capsegs)
+        return 0;
+    ft_segment *p = realloc(g->segs, n * sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    g->segs = p;
+    g->capsegs = n;
+    return 0;
+}
+
+/* Picks `k` distinct documents by popularity into segs; returns their tokens. */
+static uint64_t draw_documents(gen *g, size_t ci, ft_segment *segs)
+{
+    const gclass *k = &g->cls[ci];
+    uint32_t want = k->c.rag.per_request;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < want; i++) {
+        size_t d;
+        bool dup;
+        do {                             /* rejection: per_request << documents in practice */
+            d = gsl_ran_discrete(g->rng, k->doc_pick);
+            dup = false;
+            for (uint32_t j = 0; j < i && !dup; j++)
+                dup = segs[j].content == content_id("gen/doc", (uint64_t)ci << 32 | d, g->cfg.seed);
+        } while (dup);
+        segs[i] = (ft_segment){ content_id("gen/doc", (uint64_t)ci << 32 | d, g->cfg.seed),
+                                k->doc_len[d] };
+        total += k->doc_len[d];
+    }
+    return total;
+}
+
+/*
+ * Fills the prompt of a new arrival of class ci into g->segs: the group's prefix, the
+ * documents, then the question (the user's fixed one, or a unique one). Returns the
+ * segment count; *tokens = their total.
+ */
+static uint32_t draw_prompt(gen *g, size_t ci, uint64_t *tokens)
+{
+    const gclass *k = &g->cls[ci];
+    const ft_class *c = &k->c;
+    uint64_t seed = g->cfg.seed, grp = 0;
     uint32_t n = 0;
+    *tokens = 0;
     if (c->prefix_tokens > 0) {
         uint32_t groups = c->prefix_groups ? c->prefix_groups : 1;
-        uint64_t grp = gsl_rng_uniform_int(g->rng, groups);
-        g->segs[n++] = (ft_segment){ content_id("gen/prefix", grp, c->seed), c->prefix_tokens };
+        grp = gsl_rng_uniform_int(g->rng, groups);
+        g->segs[n++] = (ft_segment){ content_id("gen/prefix", (uint64_t)ci << 32 | grp, seed),
+                                     c->prefix_tokens };
+        *tokens += c->prefix_tokens;
     }
-    uint32_t len = draw_len(g->rng, &c->input, UINT32_MAX - c->prefix_tokens);
-    g->segs[n++] = (ft_segment){ content_id("gen/unique", g->n, c->seed), len };
+    if (c->prefix_users) {
+        uint64_t user = grp * c->prefix_users + gsl_rng_uniform_int(g->rng, c->prefix_users);
+        uint32_t len = k->user_len[user];
+        if (c->rag.on)
+            *tokens += draw_documents(g, ci, g->segs + n), n += c->rag.per_request;
+        g->segs[n++] = (ft_segment){ content_id("gen/question", (uint64_t)ci << 32 | user, seed),
+                                     len };
+        *tokens += len;
+        return n;
+    }
+    if (c->rag.on)
+        *tokens += draw_documents(g, ci, g->segs + n), n += c->rag.per_request;
+    uint32_t len = fti_dist_len(&k->input, g->rng, UINT32_MAX / 2 - (uint32_t)*tokens);
+    g->segs[n++] = (ft_segment){ content_id("gen/unique", g->n, seed), len };
+    *tokens += len;
     return n;
+}
+
+/* --- sessions --- */
+
+/* Schedules the session's next request after this one, if it has one. */
+static int schedule_next(gen *g, session *s, const ft_request *r)
+{
+    const gclass *k = &g->cls[s->cls];
+    if (++s->turn >= s->turns)
+        return 1;                                         /* that was the last */
+    const ft_session *cfg = &k->c.session;
+    double think = fti_dist_real(&k->think, g->rng);
+    s->t = r->arrival_ns / 1e9 + cfg->ttft_s + r->output_tokens * cfg->tpot_s + think;
+    s->pending_out = (ft_segment){ r->output_content, r->output_tokens };
+    return heap_push(g, s) ? -ENOMEM : 0;
+}
+
+/* Opens a session whose first request is *r (prompt in g->segs). */
+static int session_open(gen *g, size_t ci, ft_request *r)
+{
+    session *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->id = ++g->nsessions;
+    s->cls = (uint32_t)ci;
+    s->turns = fti_dist_len(&g->cls[ci].turns, g->rng, 1u << 20);
+    for (uint32_t i = 0; i < r->nsegs; i++)
+        if (session_add(s, r->segs[i]) != 0)
+            return session_free(s), -ENOMEM;
+    r->session = s->id;
+    r->segs = s->segs;
+    int rc = schedule_next(g, s, r);
+    if (rc != 0) {                          /* a one-turn session, or out of memory */
+        g->retired = s;
+        return rc < 0 ? rc : 0;
+    }
+    return 0;
+}
+
+/* The next request of a pending session: 1 = *r filled, 0 = the session ended. */
+static int session_request(gen *g, session *s, ft_request *r)
+{
+    const gclass *k = &g->cls[s->cls];
+    const ft_session *cfg = &k->c.session;
+    const fti_dist *msg = k->followup.d.kind == FT_DIST_FIXED && k->followup.d.mean == 0
+                              ? &k->input : &k->followup;
+    uint32_t len = fti_dist_len(msg, g->rng, UINT32_MAX / 4);
+    uint32_t out = fti_dist_len(&k->output, g->rng, UINT32_MAX / 4);
+    uint64_t total = s->tokens + s->pending_out.len + len;
+    if ((cfg->max_context && total > cfg->max_context) || total > UINT32_MAX / 2)
+        return 0;
+    if (session_add(s, s->pending_out) || session_add(s, (ft_segment){
+            content_id("gen/unique", g->n, g->cfg.seed), len }))
+        return -ENOMEM;
+    memset(r, 0, sizeof *r);
+    r->arrival_ns = llround(s->t * 1e9);
+    r->segs = s->segs;
+    r->nsegs = s->nsegs;
+    r->input_tokens = (uint32_t)s->tokens;
+    r->output_tokens = out;
+    r->output_content = content_id("gen/output", g->n, g->cfg.seed);
+    r->session = s->id;
+    r->cls = (int)s->cls;
+    r->priority = k->c.priority;
+    return 1;
+}
+
+/* --- the source --- */
+
+static bool past_end(const gen *g, int64_t t)
+{
+    return g->cfg.duration_ns && t > g->cfg.duration_ns;
+}
+
+/* A new arrival at next_t: draws its class and prompt. */
+static int new_request(gen *g, ft_request *out)
+{
+    size_t ci = g->cls_pick ? gsl_ran_discrete(g->rng, g->cls_pick) : 0;
+    const gclass *k = &g->cls[ci];
+    size_t need = 2 + (k->c.rag.on ? k->c.rag.per_request : 0);
+    if (reserve_segs(g, need) != 0)
+        return -ENOMEM;
+    uint64_t tokens;
+    memset(out, 0, sizeof *out);
+    out->arrival_ns = llround(g->next_t * 1e9);   /* from the double sum: rounding never drifts */
+    out->nsegs = draw_prompt(g, ci, &tokens);
+    out->segs = g->segs;
+    out->input_tokens = (uint32_t)tokens;
+    out->output_tokens = fti_dist_len(&k->output, g->rng, UINT32_MAX);
+    out->cls = (int)ci;
+    out->priority = k->c.priority;
+    if (!k->c.session.on)
+        return 1;
+    out->output_content = content_id("gen/output", g->n, g->cfg.seed);
+    return session_open(g, ci, out) < 0 ? -ENOMEM : 1;
+}
+
+/* Draws the next arrival time if needed; false when arrivals have ended. */
+static bool next_arrival(gen *g)
+{
+    if (g->have_next)
+        return true;
+    if (g->arrivals_done || !fti_arrivals_next(&g->arr, g->rng, &g->next_t) ||
+        past_end(g, llround(g->next_t * 1e9))) {
+        g->arrivals_done = true;
+        return false;
+    }
+    g->have_next = true;
+    return true;
+}
+
+/* The next request of the earliest pending session: 1 = got one, 0 = it ended. */
+static int session_next(gen *g, ft_request *out)
+{
+    session *s = heap_pop(g);
+    int rc = past_end(g, llround(s->t * 1e9)) ? 0 : session_request(g, s, out);
+    if (rc <= 0) {
+        session_free(s);
+        return rc;
+    }
+    rc = schedule_next(g, s, out);
+    if (rc != 0)                            /* its last request, or out of memory */
+        g->retired = s;
+    return rc < 0 ? rc : 1;
 }
 
 static int gen_next(void *self, ft_request *out, char **err)
 {
-    (void)err;                              /* a valid generator cannot fail */
     gen *g = self;
-    if (g->done || (g->cfg.max_requests && g->n >= g->cfg.max_requests))
-        return 0;
-    g->t_s += draw_gap(g);
-    int64_t t = llround(g->t_s * 1e9);     /* from the double sum: rounding never drifts */
-    if (g->cfg.duration_ns && t > g->cfg.duration_ns) {
-        g->done = true;
-        return 0;
+    session_free(g->retired);
+    g->retired = NULL;
+    while (!g->cfg.max_requests || g->n < g->cfg.max_requests) {
+        bool arrival = next_arrival(g);
+        int rc;
+        if (g->nheap > 0 && (!arrival || g->heap[0]->t <= g->next_t)) {
+            rc = session_next(g, out);
+        } else if (arrival) {
+            g->have_next = false;
+            rc = new_request(g, out);
+        } else {
+            return 0;
+        }
+        if (rc < 0)
+            return oom(err);
+        if (rc == 1) {
+            g->n++;
+            return 1;
+        }
     }
-    memset(out, 0, sizeof *out);
-    out->arrival_ns = t;
-    out->nsegs = draw_prompt(g);
-    out->segs = g->segs;
-    out->input_tokens = g->cfg.prefix_tokens + g->segs[out->nsegs - 1].len;
-    out->output_tokens = draw_len(g->rng, &g->cfg.output, UINT32_MAX);
-    g->n++;
-    return 1;
+    return 0;
+}
+
+static void gen_info(void *self, ft_source_info *out)
+{
+    out->shares_prefixes = ((gen *)self)->shares;
 }
 
 static void gen_destroy(void *self)
@@ -230,27 +559,47 @@ static void gen_destroy(void *self)
     gen *g = self;
     if (!g)
         return;
+    for (size_t i = 0; i < g->nheap; i++)
+        session_free(g->heap[i]);
+    session_free(g->retired);
+    free(g->heap);
+    for (size_t i = 0; g->cls && i < g->ncls; i++)
+        class_free(&g->cls[i]);
+    free(g->cls);
+    if (g->cls_pick)
+        gsl_ran_discrete_free(g->cls_pick);
+    fti_arrivals_free(&g->arr);
     gsl_rng_free(g->rng);
+    free(g->segs);
     free(g);
 }
 
-static const ft_source_ops gen_ops = { "generator", gen_next, gen_destroy };
+static const ft_source_ops gen_ops = { "generator", gen_next, gen_destroy, gen_info };
 
 int ft_gen_new(const ft_gen_config *cfg, ft_source **out, char **err)
 {
     assert(cfg && out);
     *out = NULL;
-    int rc = check_config(cfg, err);
-    if (rc != 0)
-        return rc;
     gen *g = calloc(1, sizeof *g);
     if (!g || !(g->rng = gsl_rng_alloc(gsl_rng_mt19937))) {
         free(g);
         return oom(err);
     }
     g->cfg = *cfg;
+    g->cfg.classes = NULL;                  /* borrowed: g->cls holds the copies */
     /* GSL's mt19937 keeps 32 bits of its seed: fold the high half in rather than drop it. */
     gsl_rng_set(g->rng, (unsigned long)((cfg->seed ^ (cfg->seed >> 32)) & 0xffffffffu));
+    int rc = fti_arrivals_init(&g->arr, &cfg->arrival, err);
+    if (rc == 0)
+        rc = setup_classes(g, err);
+    if (rc == 0)
+        rc = check_config(cfg, err);
+    if (rc == 0)
+        rc = setup_mixture(g, err);
+    if (rc != 0) {
+        gen_destroy(g);
+        return rc;
+    }
     *out = ft_source_wrap(&gen_ops, g);
     return *out ? 0 : oom(err);
 }

@@ -1,10 +1,13 @@
 # traces/local.mk: build rules of traces/ (included by Makefile.am).
 
 noinst_LTLIBRARIES += libfleettraces.la
-libfleettraces_la_SOURCES = traces/ft_workload.h traces/ft_spec.h traces/source.c \
-	traces/generator.c traces/azure.c traces/trace.c traces/spec.c
-libfleettraces_la_CFLAGS = $(AM_CFLAGS) $(GSL_CFLAGS) $(XXHASH_CFLAGS) $(YAML_CFLAGS)
-libfleettraces_la_LIBADD = libfsutil.la $(GSL_LIBS) $(XXHASH_LIBS) $(CSV_LIBS) -lm
+libfleettraces_la_SOURCES = traces/ft_workload.h traces/ft_spec.h traces/ft_internal.h \
+	traces/source.c traces/generator.c traces/arrival.c traces/dist.c traces/reader.c traces/trace.c traces/azure.c \
+	traces/burstgpt.c traces/mooncake.c traces/csvtrace.c traces/spec.c
+libfleettraces_la_CFLAGS = $(AM_CFLAGS) $(GSL_CFLAGS) $(XXHASH_CFLAGS) $(YAML_CFLAGS) \
+	$(JANSSON_CFLAGS)
+libfleettraces_la_LIBADD = libfsutil.la $(GSL_LIBS) $(XXHASH_LIBS) $(CSV_LIBS) \
+	$(JANSSON_LIBS) -lm
 
 check_PROGRAMS += tests/test_traces
 tests_test_traces_SOURCES = tests/test_traces.c

@@ -17,6 +17,7 @@
 #include <assert.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 /* The streaming state on the stack; the header and the library come from one package. */
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
@@ -43,6 +44,20 @@ int ft_source_next(ft_source *s, ft_request *out, char **err)
 {
     assert(s && out);
     return s->ops->next(s->self, out, err);
+}
+
+void ft_source_get_info(ft_source *s, ft_source_info *out)
+{
+    assert(s && out);
+    memset(out, 0, sizeof *out);
+    if (s->ops->info)
+        s->ops->info(s->self, out);
+}
+
+const char *ft_source_name(const ft_source *s)
+{
+    assert(s);
+    return s->ops->name;
 }
 
 void ft_source_free(ft_source *s)
