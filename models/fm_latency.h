@@ -6,7 +6,11 @@
  * sequence, how many new tokens it computes this step and how many tokens of context
  * it already has in the KV cache. Implementations: "roofline" (from FLOPs, bytes and
  * interconnect with per-accelerator efficiency factors; works for any catalogued
- * accelerator). Fitted and profile-table models come later behind the same table.
+ * accelerator); "fitted" (coefficients fitted to measurements: roofline terms scaled by
+ * fitted factors plus overheads, or DistServe's polynomials); "profile" (interpolated
+ * measured per-layer times). The last two read their numbers from a fit file
+ * (fm_fit.h) named by the scenario's `latency_params:`, or from the bundled fits
+ * directory when none is named; the roofline reads only fitted collectives from it.
  *
  * The simulator calls step_time() once per step, so implementations are O(batch) with
  * no allocation. Ownership: fm_latency_new() copies what it needs from its inputs; the
@@ -53,10 +57,19 @@ typedef struct fm_latency_ops {
     /* Predicted step time in seconds; fills *bd when not NULL. n may be 0 (returns overhead). */
     double (*step_time)(void *self, const fm_seq_work *seqs, size_t n, fm_step_breakdown *bd);
     void (*destroy)(void *self);
+    /*
+     * Like create, with a parameter file (a fit file, fm_fit.h; never NULL here).
+     * NULL when the model takes no parameters.
+     */
+    int (*create_with)(const fm_accel *a, const fm_llm *m, int tp, const char *params,
+                       void **self, char **err);
 } fm_latency_ops;
 
 /* The roofline model (models/roofline.c); registered in models/latency.c's table. */
 extern const fm_latency_ops fm_roofline_ops;
+/* The fitted and profile-table models (models/fitted.c, models/profile.c). */
+extern const fm_latency_ops fm_fitted_ops;
+extern const fm_latency_ops fm_profile_ops;
 
 /* Looks up an implementation by name ("roofline"); NULL when unknown. */
 const fm_latency_ops *fm_latency_find(const char *name);
@@ -70,6 +83,14 @@ const fm_latency_ops *fm_latency_at(size_t i);
  */
 int fm_latency_new(const char *kind, const fm_accel *a, const fm_llm *m, int tp,
                    fm_latency **out, char **err);
+/*
+ * The same with a parameter file (`params`, a fit file or a directory of them; NULL or
+ * "" = none, exactly fm_latency_new). -EINVAL when the kind takes no parameters, or
+ * with the file's own errors (file:line:column), or when it has no entry for this
+ * accelerator, model and TP (the message lists what it has).
+ */
+int fm_latency_new_with(const char *kind, const fm_accel *a, const fm_llm *m, int tp,
+                        const char *params, fm_latency **out, char **err);
 /* Frees the model; accepts NULL. */
 void fm_latency_free(fm_latency *l);
 /* Predicted step time in seconds; see fm_latency_ops.step_time. */

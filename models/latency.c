@@ -10,11 +10,14 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const fm_latency_ops *const registry[] = {
     &fm_roofline_ops,
+    &fm_fitted_ops,
+    &fm_profile_ops,
 };
 #define NREGISTRY (sizeof registry / sizeof registry[0])
 
@@ -57,6 +60,12 @@ static char *known_names(void)
 int fm_latency_new(const char *kind, const fm_accel *a, const fm_llm *m, int tp,
                    fm_latency **out, char **err)
 {
+    return fm_latency_new_with(kind, a, m, tp, NULL, out, err);
+}
+
+int fm_latency_new_with(const char *kind, const fm_accel *a, const fm_llm *m, int tp,
+                        const char *params, fm_latency **out, char **err)
+{
     const fm_latency_ops *ops = fm_latency_find(kind);
     if (!ops) {
         char *known = known_names();
@@ -68,7 +77,14 @@ int fm_latency_new(const char *kind, const fm_accel *a, const fm_llm *m, int tp,
     fm_latency *l = malloc(sizeof *l);
     if (!l)
         return fail(err, fu_asprintf("out of memory"), -ENOMEM);
-    int rc = ops->create(a, m, tp, &l->self, err);
+    bool with = params && *params;
+    if (with && !ops->create_with) {
+        free(l);
+        return fail(err, fu_asprintf("latency model '%s' takes no parameter file", kind),
+                    -EINVAL);
+    }
+    int rc = with ? ops->create_with(a, m, tp, params, &l->self, err)
+                  : ops->create(a, m, tp, &l->self, err);
     if (rc) {
         free(l);
         return rc;

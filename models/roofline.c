@@ -14,7 +14,9 @@
  * eff_comm) + 2(t-1) x link latency), over NVLink-class links within a node and the
  * scale-out network beyond; plus the accelerator's fixed step overhead. It works for
  * any catalogued accelerator because it needs only data-sheet numbers and the three
- * efficiency factors.
+ * efficiency factors. Given a fit file (fm_latency_new_with) that has collectives for
+ * the accelerator, the all-reduces take their fitted latency and bandwidth instead
+ * (models/collective.c); nothing else in the file is used.
  *
  * Workload: step_time() runs once per simulated step, millions of times per run, so
  * every per-replica constant is folded in create() and a step is one O(batch) pass
@@ -32,6 +34,7 @@
  * - The LM head's input embedding is a gather: its bytes are not counted.
  */
 #include "fm_latency.h"
+#include "fm_fit.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -120,6 +123,30 @@ static int rl_create(const fm_accel *a, const fm_llm *m, int tp, void **self, ch
     return 0;
 }
 
+/* The all-reduces from fitted collectives: two per layer of tokens x d_model bf16 values. */
+static void fitted_comm(roofline *r, const fm_collectives *c, const fm_accel *a,
+                        const fm_llm *m, int tp)
+{
+    bool in_node = tp <= a->accels_per_node;
+    double t0 = fm_coll_time(c, FM_COLL_ALL_REDUCE, tp, in_node, 0), probe = 1 << 20;
+    if (tp == 1 || t0 < 0)
+        return;
+    double slope = (fm_coll_time(c, FM_COLL_ALL_REDUCE, tp, in_node, probe) - t0) / probe;
+    r->ar_s_per_token = 2.0 * m->n_layers * 2.0 * m->d_model * slope;
+    r->ar_latency = 2.0 * m->n_layers * t0;
+}
+
+static int rl_create_with(const fm_accel *a, const fm_llm *m, int tp, const char *params,
+                          void **self, char **err)
+{
+    fm_fits *fits = NULL;
+    int rc = fm_fits_load(params, &fits, err);
+    if (rc == 0 && (rc = rl_create(a, m, tp, self, err)) == 0 && fm_fits_coll(fits, a->name))
+        fitted_comm(*self, fm_fits_coll(fits, a->name), a, m, tp);
+    fm_fits_free(fits);
+    return rc;
+}
+
 /* Adds a phase's time to compute or memory, whichever bound it. */
 static double phase(double flop_s, double byte_s, fm_step_breakdown *bd)
 {
@@ -168,4 +195,5 @@ const fm_latency_ops fm_roofline_ops = {
     .create = rl_create,
     .step_time = rl_step_time,
     .destroy = rl_destroy,
+    .create_with = rl_create_with,
 };
