@@ -89,7 +89,9 @@ static void test_registry(void **state)
 {
     assert_ptr_equal(fm_latency_find("roofline"), &fm_roofline_ops);
     assert_ptr_equal(fm_latency_at(0), &fm_roofline_ops);
-    assert_null(fm_latency_at(1));
+    assert_ptr_equal(fm_latency_find("fitted"), &fm_fitted_ops);
+    assert_ptr_equal(fm_latency_find("profile"), &fm_profile_ops);
+    assert_null(fm_latency_at(3));
     assert_null(fm_latency_find("nope"));
     fm_latency *l = (fm_latency *)&l;
     char *err = NULL;
