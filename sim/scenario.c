@@ -214,6 +214,8 @@ static const fu_yfield shape_fields[] = {
     {"replicas", FU_Y_INT, P(replicas), 0, 1, 4096, 0, "model-server replicas"},
     {"latency_model", FU_Y_STR, P(latency_model), sizeof(((fs_pool *)0)->latency_model), 0, 0,
      0, "roofline"},
+    {"latency_params", FU_Y_STR, P(latency_params), PATH_MAX, 0, 0, 0,
+     "fit file of the latency model (fleetsim calibrate's output)"},
     {NULL},
 };
 
@@ -456,7 +458,7 @@ static int load_sections(fs_scenario *sc, fu_ynode root, const fm_catalog *cat, 
 {
     static const char *const skip[] = {"model", "accelerator", "engine", "workload", "slo",
                                        "description", "tp", "replicas", "latency_model",
-                                       "pools", "router", NULL};
+                                       "latency_params", "pools", "router", NULL};
     fs_pool base;
     memset(&base, 0, sizeof base);
     fu_ynode v;
@@ -501,6 +503,13 @@ static int check_pool(fs_scenario *sc, fs_pool *p, fu_ynode where, char **err)
         return fail(err, fu_ynode_errf(at_key(where, "latency_model"),
                                        "unknown latency model '%s' in pool '%s'",
                                        p->latency_model, p->name));
+    char fit[PATH_MAX];
+    fu_ynode lp = at_key(where, "latency_params");
+    int rc = p->latency_params[0] ? resolve_path(sc, lp, p->latency_params, fit, err) : 0;
+    if (rc == 0 && p->latency_params[0] && (rc = require_file(lp, fit, "latency_params", err)) == 0)
+        memcpy(p->latency_params, fit, sizeof fit);
+    if (rc)
+        return rc;
     if (p->engine.max_model_len > sc->llm.max_model_len)
         return fail(err, fu_ynode_errf(at_key(where, "engine"), "max_model_len %d exceeds %s's context window of %d",
                                        p->engine.max_model_len, sc->llm.name,
@@ -540,6 +549,7 @@ static int cross_check(fs_scenario *sc, fu_ynode root, char **err)
     sc->tp = p->tp;
     sc->replicas = p->replicas;
     snprintf(sc->latency_model, sizeof sc->latency_model, "%s", p->latency_model);
+    memcpy(sc->latency_params, p->latency_params, sizeof sc->latency_params);
     sc->engine = p->engine;
     sc->gpu_memory_utilization = p->gpu_memory_utilization;
     sc->num_gpu_blocks_override = p->num_gpu_blocks_override;

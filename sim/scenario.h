@@ -44,6 +44,7 @@ typedef struct fs_pool {
     int tp;                        /* accelerators per replica */
     int replicas;
     char latency_model[32];
+    char latency_params[PATH_MAX]; /* its fit file (fleetsim calibrate), resolved; "" = none */
     fs_engine_config engine;       /* num_blocks is filled in by the run */
     double gpu_memory_utilization;
     int64_t num_gpu_blocks_override; /* 0 = size from memory */
@@ -81,6 +82,7 @@ typedef struct fs_scenario {
     int tp;                        /* accelerators per replica (tensor parallel) */
     int replicas;
     char latency_model[32];        /* "roofline" */
+    char latency_params[PATH_MAX]; /* fit file of the latency model, resolved; "" = none */
     fs_engine_config engine;       /* num_blocks is filled in by the run from fm_kv_size */
     double gpu_memory_utilization;
     int64_t num_gpu_blocks_override; /* 0 = size from memory */
