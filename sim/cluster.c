@@ -366,8 +366,8 @@ static int replicas_new(cluster *cl, int64_t blocks, char **err)
         rep->cl = cl;
         int rc = fs_engine_new(&ec, &obs, &rep->engine, err);
         if (rc == 0)
-            rc = fm_latency_new(sc->latency_model, &sc->accel, &sc->llm, sc->tp,
-                                &rep->latency, err);
+            rc = fm_latency_new_with(sc->latency_model, &sc->accel, &sc->llm, sc->tp,
+                                     sc->latency_params, &rep->latency, err);
         if (rc)
             return rc;
     }
