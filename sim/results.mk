@@ -6,7 +6,7 @@ libfleetsim_la_SOURCES += sim/results.c sim/results_read.c sim/results.h \
 libfleetsim_la_CFLAGS += $(SQLITE_CFLAGS)
 libfleetsim_la_LIBADD += $(SQLITE_LIBS) $(CSV_LIBS)
 
-fleetsim_SOURCES += sim/cmd_results.c
+fleetsim_SOURCES += sim/cmd_results.c sim/plot.c sim/plot.h sim/cmd_plot.c
 fleetsim_CFLAGS += $(SQLITE_CFLAGS)
 
 # make check: `fleetsim run` stores into $FLEETSIM_DB; point it at a file of the test's
@@ -19,7 +19,10 @@ tests_test_results_SOURCES = tests/test_results.c
 tests_test_results_CFLAGS = $(TEST_CFLAGS) $(SQLITE_CFLAGS)
 tests_test_results_LDADD = $(TEST_LIBS) $(SQLITE_LIBS)
 
-EXTRA_DIST += plots
+# The gnuplot scripts are installed beside the catalogue and found there by `plot`.
+plotsdir = $(pkgdatadir)/plots
+dist_plots_DATA = plots/common.gp plots/cdf.gp plots/timeline.gp plots/replicas.gp \
+	plots/sweep.gp plots/cost.gp
 
 # What storing costs a run: median wall time of the 100,000-request benchmark without a
 # database, with per-request records and with --no-requests.
