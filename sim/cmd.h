@@ -22,5 +22,6 @@ extern const fs_cmd fs_cmd_run;
 extern const fs_cmd fs_cmd_step;
 extern const fs_cmd fs_cmd_bench;
 extern const fs_cmd fs_cmd_results;
+extern const fs_cmd fs_cmd_plot;
 
 #endif
