@@ -6,7 +6,7 @@ libfleetsim_la_SOURCES += sim/results.c sim/results_read.c sim/results.h \
 libfleetsim_la_CFLAGS += $(SQLITE_CFLAGS)
 libfleetsim_la_LIBADD += $(SQLITE_LIBS) $(CSV_LIBS)
 
-fleetsim_SOURCES += sim/cmd_results.c sim/plot.c sim/plot.h sim/cmd_plot.c
+fleetsim_SOURCES += sim/cmd_results.c sim/plot.c sim/plot.h sim/cmd_plot.c sim/cmd_report.c
 fleetsim_CFLAGS += $(SQLITE_CFLAGS)
 
 # make check: `fleetsim run` stores into $FLEETSIM_DB; point it at a file of the test's
