@@ -23,5 +23,6 @@ extern const fs_cmd fs_cmd_step;
 extern const fs_cmd fs_cmd_bench;
 extern const fs_cmd fs_cmd_results;
 extern const fs_cmd fs_cmd_plot;
+extern const fs_cmd fs_cmd_report;
 
 #endif
