@@ -31,3 +31,5 @@ bench-results: fleetsim$(EXEEXT)
 		$(SHELL) $(top_srcdir)/tests/results-bench.sh
 .PHONY: bench-results
 EXTRA_DIST += tests/results-bench.sh
+
+dist_check_SCRIPTS += tests/results.sh tests/results-kill.sh
