@@ -3,10 +3,11 @@
 noinst_LTLIBRARIES += libfleetsim.la
 libfleetsim_la_SOURCES = sim/evq.c sim/evq.h sim/kvcache.c sim/kvcache.h \
 	sim/engine.c sim/engine.h sim/metrics.c sim/metrics.h \
-	sim/scenario.c sim/scenario.h sim/cluster.c sim/cluster.h
+	sim/scenario.c sim/scenario.h sim/cluster.c sim/cluster.h \
+	sim/kvlink.c sim/kvlink.h sim/routing.c sim/routing.h
 libfleetsim_la_CFLAGS = $(AM_CFLAGS) $(GSL_CFLAGS) $(YAML_CFLAGS) $(JANSSON_CFLAGS) \
 	$(XXHASH_CFLAGS)
-libfleetsim_la_LIBADD = libfleetmodels.la libfleettraces.la libfsutil.la \
+libfleetsim_la_LIBADD = libfleetpolicy.la libfleetmodels.la libfleettraces.la libfsutil.la \
 	$(GSL_LIBS) $(JANSSON_LIBS) $(XXHASH_LIBS) -lm
 
 bin_PROGRAMS += fleetsim

@@ -369,6 +369,46 @@ static void summarize_energy(const fs_cost_inputs *c, const fs_summary *s, fs_en
     out->j_per_token = ratio(out->energy_j, (double)(s->input_tokens + s->output_tokens));
 }
 
+/* Sums per-pool costs into the fleet's; the per-token figures add up too. */
+static void add_cost(fs_cost *t, const fs_cost *c)
+{
+    t->accelerators += c->accelerators;
+    t->accelerator_hours += c->accelerator_hours;
+    t->fleet_usd_per_hour += c->fleet_usd_per_hour;
+    t->total_usd += c->total_usd;
+    t->usd_per_m_input += c->usd_per_m_input;
+    t->usd_per_m_output += c->usd_per_m_output;
+    t->usd_per_m_tokens += c->usd_per_m_tokens;
+    t->price_per_hour = t->accelerators ? t->fleet_usd_per_hour / t->accelerators : 0;
+}
+
+static void add_energy(fs_energy *t, const fs_energy *e, double busy, double capacity)
+{
+    t->utilisation = fmin(fmax(ratio(busy, capacity), 0), 1);
+    t->mean_power_w += e->mean_power_w;
+    t->energy_j += e->energy_j;
+    t->energy_kwh += e->energy_kwh;
+    t->j_per_output_token += e->j_per_output_token;
+    t->j_per_token += e->j_per_token;
+}
+
+static void summarize_pools(const fs_cost_inputs *c, fs_summary *out)
+{
+    double busy = 0, capacity = 0;
+    out->npools = c->npools < FS_METRICS_MAX_POOLS ? c->npools : FS_METRICS_MAX_POOLS;
+    for (int i = 0; i < out->npools; i++) {
+        const fs_cost_inputs *p = &c->pools[i];
+        fs_pool_cost *pc = &out->pools[i];
+        snprintf(pc->name, sizeof pc->name, "%s", p->name);
+        summarize_cost(p, out, &pc->cost);
+        summarize_energy(p, out, &pc->energy);
+        busy += p->busy_s;
+        capacity += p->accelerators * out->makespan_s;
+        add_cost(&out->cost, &pc->cost);
+        add_energy(&out->energy, &pc->energy, busy, capacity);
+    }
+}
+
 void fs_metrics_summarize(const fs_metrics *m, const fs_cost_inputs *cost, fs_summary *out)
 {
     memset(out, 0, sizeof *out);
@@ -377,7 +417,9 @@ void fs_metrics_summarize(const fs_metrics *m, const fs_cost_inputs *cost, fs_su
         makespan = cost->makespan_s;
     summarize_counts(m, makespan, out);
     summarize_slo(m, makespan, &out->slo);
-    if (cost) {
+    if (cost && cost->npools > 0) {
+        summarize_pools(cost, out);
+    } else if (cost) {
         assert(cost->accelerators >= 0);
         summarize_cost(cost, out, &out->cost);
         summarize_energy(cost, out, &out->energy);
@@ -488,12 +530,28 @@ static void print_cost(FILE *f, const fs_cost *c, const fs_energy *e)
             n4(e->j_per_output_token).s, n4(e->j_per_token).s);
 }
 
+static void print_pools(FILE *f, const fs_summary *s)
+{
+    if (s->npools == 0)
+        return;
+    fprintf(f, "%-12s %5s %10s %8s %10s %10s %10s\n", "pool", "accel", "$/h", "util %",
+            "$ total", "$/M in", "$/M out");
+    for (int i = 0; i < s->npools; i++) {
+        const fs_pool_cost *p = &s->pools[i];
+        fprintf(f, "  %-10s %5d %10s %8s %10s %10s %10s\n", p->name, p->cost.accelerators,
+                n4(p->cost.fleet_usd_per_hour).s, n4(p->energy.utilisation * 100).s,
+                n4(p->cost.total_usd).s, n4(p->cost.usd_per_m_input).s,
+                n4(p->cost.usd_per_m_output).s);
+    }
+}
+
 void fs_summary_print(FILE *f, const fs_summary *s)
 {
     print_requests(f, s);
     print_latency(f, s);
     print_slo(f, &s->slo);
     print_cost(f, &s->cost, &s->energy);
+    print_pools(f, s);
 }
 
 /* --- JSON --- */
@@ -634,6 +692,21 @@ static json_t *energy_json(const fs_energy *e, const fs_summary *s)
     return done(o, ok);
 }
 
+static json_t *pools_json(const fs_summary *s)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < s->npools; i++) {
+        json_t *o = json_pack("{s:s, s:o, s:o}", "name", s->pools[i].name, "cost",
+                              cost_json(&s->pools[i].cost, s), "energy",
+                              energy_json(&s->pools[i].energy, s));
+        if (!o || json_array_append_new(a, o) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 json_t *fs_summary_to_json(const fs_summary *s)
 {
     json_t *o = json_object();
@@ -646,5 +719,7 @@ json_t *fs_summary_to_json(const fs_summary *s)
     bool fleet = s->cost.accelerators > 0;
     put(o, "cost", fleet ? cost_json(&s->cost, s) : json_null(), &ok);
     put(o, "energy", fleet ? energy_json(&s->energy, s) : json_null(), &ok);
+    if (s->npools > 0)
+        put(o, "pools", pools_json(s), &ok);
     return done(o, ok);
 }

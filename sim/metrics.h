@@ -47,7 +47,9 @@ typedef struct fs_req_record {
     fs_ns first_token;
     fs_ns finish;           /* last token */
     uint32_t input_tokens, output_tokens, cached_tokens, preemptions;
-    int replica;            /* decode replica index */
+    int replica;            /* decode replica index (-1: rejected) */
+    int prefill_replica;    /* prefill replica when disaggregated, else -1 */
+    fs_ns kv_transfer;      /* KV transfer time of a disaggregated request, else 0 */
 } fs_req_record;
 
 /*
@@ -59,8 +61,13 @@ typedef struct fs_slo {
     double percentile;
 } fs_slo;
 
-/* What the caller knows about the fleet, for cost and energy. */
+#define FS_METRICS_MAX_POOLS 16
+
+/* What the caller knows about the fleet, for cost and energy. With pools (npools > 0)
+ * the totals are sums over them and the top-level accelerators, price, power and busy
+ * fields are ignored; each pool's fields mean the same for that pool alone. */
 typedef struct fs_cost_inputs {
+    char name[32];           /* pool name (pools only) */
     int accelerators;        /* total accelerators in the cluster */
     double price_per_hour;   /* USD per accelerator-hour */
     double tdp_w, idle_w;    /* power per accelerator at full load and at idle */
@@ -69,6 +76,8 @@ typedef struct fs_cost_inputs {
                               * (the caller multiplies replica-seconds by TP degree) */
     double prefill_s, decode_s; /* busy accelerator-seconds attributed to prefill tokens
                                  * and to decode tokens (prefill_s + decode_s = busy_s) */
+    int npools;
+    const struct fs_cost_inputs *pools;
 } fs_cost_inputs;
 
 /* One latency distribution, in seconds; every figure is 0 when n == 0. */
@@ -114,6 +123,13 @@ typedef struct fs_energy {
     double j_per_token;         /* per input + output token */
 } fs_energy;
 
+/* One pool's share of the cost and energy (only when the fleet has several pools). */
+typedef struct fs_pool_cost {
+    char name[32];
+    fs_cost cost;               /* per-token figures: this pool's cost over all tokens */
+    fs_energy energy;
+} fs_pool_cost;
+
 typedef struct fs_summary {
     uint64_t completed, rejected;
     uint64_t input_tokens, output_tokens, cached_tokens; /* over completed requests */
@@ -125,6 +141,8 @@ typedef struct fs_summary {
     fs_slo_result slo;
     fs_cost cost;
     fs_energy energy;
+    int npools;                 /* 0 for a single-pool fleet */
+    fs_pool_cost pools[FS_METRICS_MAX_POOLS];
 } fs_summary;
 
 typedef struct fs_metrics fs_metrics;

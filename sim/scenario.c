@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fleetpolicy.h"
 #include "fm_latency.h"
 #include "fu_yaml.h"
 
@@ -332,6 +333,27 @@ static int load_pools(fs_scenario *sc, const fs_pool *base, fu_ynode n, const fm
 
 /* --- router --- */
 
+static int load_policy_name(fs_scenario *sc, fu_ynode n, char **err)
+{
+    const char *v = fu_ynode_str(n);
+    const char *const *names = fp_builtin_names();
+    for (size_t i = 0; v && names[i]; i++)
+        if (strcmp(v, names[i]) == 0) {
+            snprintf(sc->router.policy, sizeof sc->router.policy, "%s", v);
+            return 0;
+        }
+    size_t len = 1;
+    for (size_t i = 0; names[i]; i++)
+        len += strlen(names[i]) + 2;
+    char *known = calloc(1, len);
+    for (size_t i = 0; known && names[i]; i++)
+        strcat(strcat(known, i ? ", " : ""), names[i]);
+    int rc = fail(err, fu_ynode_errf(n, "unknown router policy '%s' (built-in: %s; or give "
+                                        "config: FILE)", v ? v : "?", known ? known : "?"));
+    free(known);
+    return rc;
+}
+
 static int load_router(fs_scenario *sc, fu_ynode n, char **err)
 {
     static const fu_yfield fields[] = {
@@ -342,21 +364,12 @@ static int load_router(fs_scenario *sc, fu_ynode n, char **err)
         {NULL},
     };
     static const char *const skip[] = {"policy", "config", NULL};
-    static const struct { const char *name; fs_router_kind kind; } kinds[] = {
-        {"epp", FS_ROUTER_EPP}, {"round-robin", FS_ROUTER_ROUND_ROBIN},
-        {"random", FS_ROUTER_RANDOM}, {"least-outstanding", FS_ROUTER_LEAST_OUTSTANDING},
-    };
     int rc = fu_yaml_apply(n, "router", fields, skip, sc, err);
     fu_ynode pol = fu_ymap_get(n, "policy"), cfg = fu_ymap_get(n, "config");
-    if (rc == 0 && fu_ynode_ok(pol)) {
-        size_t i = 0;
-        while (fu_ynode_str(pol) && i < 4 && strcmp(fu_ynode_str(pol), kinds[i].name) != 0)
-            i++;
-        if (i == 4)
-            return fail(err, fu_ynode_errf(pol, "expected policy epp, round-robin, random or "
-                                                "least-outstanding"));
-        sc->router.kind = kinds[i].kind;
-    }
+    if (rc == 0 && fu_ynode_ok(pol) && fu_ynode_ok(cfg))
+        return fail(err, fu_ynode_errf(cfg, "give either policy: or config:, not both"));
+    if (rc == 0 && fu_ynode_ok(pol))
+        rc = load_policy_name(sc, pol, err);
     if (rc == 0 && fu_ynode_ok(cfg)) {
         if (!fu_ynode_str(cfg))
             return fail(err, fu_ynode_errf(cfg, "expected the path of an EndpointPickerConfig"));
@@ -421,7 +434,7 @@ static void set_defaults(fs_scenario *sc, fs_pool *base)
     base->gpu_memory_utilization = 0.9;
     fs_engine_config_defaults(&base->engine);
     base->engine.max_model_len = 0; /* the model's context window, set in cross_check */
-    sc->router.kind = FS_ROUTER_EPP;
+    snprintf(sc->router.policy, sizeof sc->router.policy, "default");
     sc->router.refresh_ns = 50 * 1000 * 1000;
 }
 

@@ -53,17 +53,11 @@ typedef struct fs_pool {
     uint64_t class_mask;           /* request classes it serves (bit i = class i; 0 = all) */
 } fs_pool;
 
-/* How requests are routed to replicas. */
-typedef enum fs_router_kind {
-    FS_ROUTER_EPP,                 /* llm-d's Endpoint Picker, configured by `config` */
-    FS_ROUTER_ROUND_ROBIN,         /* a plain Kubernetes Service, in turn */
-    FS_ROUTER_RANDOM,              /* a plain Kubernetes Service, at random */
-    FS_ROUTER_LEAST_OUTSTANDING,   /* fewest requests in flight */
-} fs_router_kind;
-
+/* How requests are routed to replicas: libfleetpolicy, as llm-d's Endpoint Picker. */
 typedef struct fs_router_spec {
-    fs_router_kind kind;
-    char config_path[PATH_MAX];    /* EndpointPickerConfig; empty = llm-d's default */
+    char policy[48];               /* a built-in policy (fp_builtin_names): "default",
+                                      "round-robin", "random", "pd", ... */
+    char config_path[PATH_MAX];    /* an EndpointPickerConfig file; overrides policy */
     int64_t refresh_ns;            /* endpoint snapshot period (llm-d: 50 ms) */
     int64_t kv_transfer_overhead_ns; /* fixed cost of one P/D KV transfer besides the link */
 } fs_router_spec;
