@@ -212,4 +212,22 @@ void fti_arrivals_free(fti_arrivals *s);
 /* Weibull shape whose coefficient of variation is cv (0 < cv); GSL root finding. */
 double fti_weibull_shape(double cv);
 
+/* --- workload specs (spec.c, specgen.c) --- */
+
+#include "ft_spec.h"
+
+/* Memory owned by a spec's store: zeroed, freed with the spec. NULL when out of memory. */
+void *fti_spec_alloc(ft_spec *s, size_t size);
+/* Hands a malloc'd block to the spec's store (freed with it). 0 or -ENOMEM (p freed). */
+int fti_spec_keep(ft_spec *s, void *p);
+/* -EINVAL with a positioned message (msg is malloc'd by fu_ynode_errf). */
+int fti_yfail(char **err, char *msg);
+/* Resolves rel against base_dir into out[size] and checks it can be opened. */
+int fti_spec_path(fu_ynode where, const char *base_dir, const char *what, char *out,
+                  size_t size, char **err);
+/* Reads the generator keys of a `workload:` mapping into s->gen. */
+int fti_spec_generator(ft_spec *s, fu_ynode n, const char *base_dir, char **err);
+/* The generator's class names (for class filters by name); NULL when unnamed. */
+const char *fti_spec_class_name(const ft_spec *s, size_t i);
+
 #endif

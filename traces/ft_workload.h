@@ -300,6 +300,29 @@ int ft_trace_fopen(FILE *f, const char *name, const ft_trace_opts *o, ft_source 
  */
 int ft_azure_open(const char *path, uint64_t max_requests, ft_source **out, char **err);
 
+/* --- ServeGen data (alibaba/ServeGen, data/<category>/<model>/chunk-*) --- */
+
+/*
+ * Reads a ServeGen *-trace.csv: no header, one row per window,
+ * `window_start_s,rate,cv,family,p1,p2`, family Gamma, Weibull or empty (a silent
+ * window, or exponential when its rate is positive). p1 and p2 (the fitted family's
+ * own parameters) are not used: the windows are replayed from their rate and cv, the
+ * data's own summary. *out is malloc'd (caller frees), *n its length (>= 1).
+ * Errors: -errno for the file, -EINVAL naming file:line for a bad row, an empty file or
+ * windows out of order.
+ */
+int ft_servegen_windows(const char *path, ft_rate_window **out, size_t *n, char **err);
+
+/*
+ * Reads one PMF of a ServeGen *-dataset.json: a JSON object {window start: {field:
+ * "{value: probability, ...}"}} (the inner PMF is a Python dict literal in a string).
+ * `field` is e.g. "input_tokens" or "output_tokens"; `window` a window's key, or NULL
+ * for the average of all windows. *values and *weights are malloc'd (caller frees),
+ * *n >= 1. Errors: -errno for the file, -EINVAL naming the file (and window) otherwise.
+ */
+int ft_servegen_pmf(const char *path, const char *field, const char *window, double **values,
+                    double **weights, size_t *n, char **err);
+
 /* --- writing fleetsim's CSV --- */
 
 typedef struct ft_csv_writer ft_csv_writer;

@@ -3,7 +3,8 @@
 noinst_LTLIBRARIES += libfleettraces.la
 libfleettraces_la_SOURCES = traces/ft_workload.h traces/ft_spec.h traces/ft_internal.h \
 	traces/source.c traces/generator.c traces/arrival.c traces/dist.c traces/reader.c traces/trace.c traces/azure.c \
-	traces/burstgpt.c traces/mooncake.c traces/csvtrace.c traces/spec.c
+	traces/burstgpt.c traces/mooncake.c traces/csvtrace.c traces/servegen.c traces/xform.c \
+	traces/stats.c traces/spec.c traces/specgen.c
 libfleettraces_la_CFLAGS = $(AM_CFLAGS) $(GSL_CFLAGS) $(XXHASH_CFLAGS) $(YAML_CFLAGS) \
 	$(JANSSON_CFLAGS)
 libfleettraces_la_LIBADD = libfsutil.la $(GSL_LIBS) $(XXHASH_LIBS) $(CSV_LIBS) \

@@ -1,21 +1,31 @@
 /*
  * spec.c: reads a scenario's `workload:` section into an ft_spec and opens it.
  *
- * A workload is either a generator (arrival process, length distributions, prompt
- * shape) or a trace file (format, path, reader options). Every key goes through a
- * fu_yfield table or a hand-written reader for sections with several shapes, so an
- * unknown key, a wrong type or an out-of-range number is an error naming
- * file:line:column and what was expected. Read once per run: clarity over speed.
+ * A workload is either a generator (specgen.c) or a trace file (format, path, reader
+ * options), plus optional transforms. Every key goes through a fu_yfield table or a
+ * hand-written reader for sections with several shapes, so an unknown key, a wrong
+ * type or an out-of-range number is an error naming file:line:column and what was
+ * expected. The tables a spec needs (classes, empirical distributions, rate windows)
+ * live in a reference-counted store, so that a source opened from the spec (which
+ * reopens its input for repetitions) keeps them alive after the spec is freed.
+ * Read once per run: clarity over speed.
  */
-#include "ft_spec.h"
+#include "ft_internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char **err, char *msg)
+struct ft_spec_store {
+    atomic_int refs;
+    void **ptrs;
+    size_t n, cap;
+};
+
+int fti_yfail(char **err, char *msg)
 {
     if (err)
         *err = msg;
@@ -24,164 +34,225 @@ static int fail(char **err, char *msg)
     return -EINVAL;
 }
 
-/* --- paths --- */
+/* --- the store --- */
 
-/* Resolves `rel` against base_dir into out[size]. */
-static int resolve_path(const char *base_dir, fu_ynode where, const char *rel, char *out,
-                        size_t size, char **err)
+static ft_spec_store *store_of(ft_spec *s)
 {
-    int n = rel[0] == '/' || !base_dir || !*base_dir
-                ? snprintf(out, size, "%s", rel)
-                : snprintf(out, size, "%s/%s", base_dir, rel);
-    if (n < 0 || (size_t)n >= size)
-        return fail(err, fu_ynode_errf(where, "path too long"));
+    if (!s->store && (s->store = calloc(1, sizeof *s->store)))
+        atomic_init(&s->store->refs, 1);
+    return s->store;
+}
+
+int fti_spec_keep(ft_spec *s, void *p)
+{
+    ft_spec_store *st = store_of(s);
+    if (st && st->n == st->cap) {
+        size_t cap = st->cap ? 2 * st->cap : 8;
+        void **q = realloc(st->ptrs, cap * sizeof *q);
+        if (q) {
+            st->ptrs = q;
+            st->cap = cap;
+        }
+    }
+    if (!st || st->n == st->cap) {
+        free(p);
+        return -ENOMEM;
+    }
+    st->ptrs[st->n++] = p;
     return 0;
 }
 
-static int require_file(fu_ynode where, const char *path, const char *what, char **err)
+void *fti_spec_alloc(ft_spec *s, size_t size)
 {
-    FILE *f = fopen(path, "rb");
+    void *p = calloc(1, size ? size : 1);
+    return p && fti_spec_keep(s, p) == 0 ? p : NULL;
+}
+
+static void store_release(ft_spec_store *st)
+{
+    if (!st || atomic_fetch_sub(&st->refs, 1) > 1)
+        return;
+    for (size_t i = 0; i < st->n; i++)
+        free(st->ptrs[i]);
+    free(st->ptrs);
+    free(st);
+}
+
+void ft_spec_free(ft_spec *spec)
+{
+    if (!spec)
+        return;
+    store_release(spec->store);
+    memset(spec, 0, sizeof *spec);
+}
+
+/* --- paths --- */
+
+int fti_spec_path(fu_ynode where, const char *base_dir, const char *what, char *out,
+                  size_t size, char **err)
+{
+    const char *rel = fu_ynode_str(where);
+    if (!rel || !*rel)
+        return fti_yfail(err, fu_ynode_errf(where, "expected a path to a %s", what));
+    int n = rel[0] == '/' || !base_dir || !*base_dir || strcmp(rel, "-") == 0
+                ? snprintf(out, size, "%s", rel)
+                : snprintf(out, size, "%s/%s", base_dir, rel);
+    if (n < 0 || (size_t)n >= size)
+        return fti_yfail(err, fu_ynode_errf(where, "path too long"));
+    if (strcmp(out, "-") == 0)
+        return 0;
+    FILE *f = fopen(out, "rb");
     if (f) {
         fclose(f);
         return 0;
     }
     int e = errno;
-    fail(err, fu_ynode_errf(where, "cannot open %s '%s': %s", what, path, strerror(e)));
+    fti_yfail(err, fu_ynode_errf(where, "cannot open %s '%s': %s", what, out, strerror(e)));
     return e == ENOENT ? -ENOENT : -EIO;
-}
-
-/* --- generator --- */
-
-/* A length distribution: N (fixed) or {dist: fixed|uniform|normal|lognormal, ...}. */
-static int load_dist(fu_ynode n, const char *what, ft_dist *d, char **err)
-{
-    memset(d, 0, sizeof *d);
-    if (fu_ynode_is_scalar(n)) {
-        d->kind = FT_DIST_FIXED;
-        return fu_ynode_double(n, 1, 1e8, &d->mean, err);
-    }
-    static const struct { const char *name; ft_dist_kind kind; } kinds[] = {
-        {"fixed", FT_DIST_FIXED}, {"uniform", FT_DIST_UNIFORM},
-        {"normal", FT_DIST_NORMAL}, {"lognormal", FT_DIST_LOGNORMAL},
-    };
-    static const fu_yfield fields[] = {
-        {"value", FU_Y_DOUBLE, offsetof(ft_dist, mean), 0, 1, 1e8, 0, "fixed length"},
-        {"mean", FU_Y_DOUBLE, offsetof(ft_dist, mean), 0, 1, 1e8, 0, "mean length"},
-        {"sd", FU_Y_DOUBLE, offsetof(ft_dist, sd), 0, 0, 1e8, 0, "standard deviation"},
-        {"min", FU_Y_DOUBLE, offsetof(ft_dist, lo), 0, 1, 1e8, 0, "smallest length"},
-        {"max", FU_Y_DOUBLE, offsetof(ft_dist, hi), 0, 1, 1e8, 0, "largest length"},
-        {NULL},
-    };
-    static const char *const skip[] = {"dist", NULL};
-    fu_ynode kind = fu_ymap_get(n, "dist");
-    const char *k = fu_ynode_str(kind);
-    size_t i = 0;
-    while (k && i < 4 && strcmp(k, kinds[i].name) != 0)
-        i++;
-    if (!k || i == 4)
-        return fail(err, fu_ynode_errf(fu_ynode_ok(kind) ? kind : n,
-                                       "expected dist: fixed, uniform, normal or lognormal "
-                                       "in %s", what));
-    d->kind = kinds[i].kind;
-    return fu_yaml_apply(n, what, fields, skip, d, err);
-}
-
-static int load_arrival(fu_ynode n, ft_arrival *a, char **err)
-{
-    static const fu_yfield fields[] = {
-        {"rate", FU_Y_DOUBLE, offsetof(ft_arrival, rate), 0, 1e-9, 1e9, 0, "requests/s"},
-        {"cv", FU_Y_DOUBLE, offsetof(ft_arrival, cv), 0, 1e-6, 1e6, 0,
-         "coefficient of variation of inter-arrival times"},
-        {NULL},
-    };
-    static const char *const skip[] = {"process", NULL};
-    const char *p = fu_ynode_str(fu_ymap_get(n, "process"));
-    if (!fu_ynode_is_map(n) || !p || (strcmp(p, "poisson") && strcmp(p, "gamma")))
-        return fail(err, fu_ynode_errf(n, "expected arrival: {process: poisson|gamma, "
-                                          "rate: R[, cv: C]}"));
-    a->kind = strcmp(p, "gamma") == 0 ? FT_ARR_GAMMA : FT_ARR_POISSON;
-    a->cv = 1;
-    int rc = fu_yaml_apply(n, "arrival", fields, skip, a, err);
-    if (rc == 0 && !fu_ynode_ok(fu_ymap_get(n, "rate")))
-        return fail(err, fu_ynode_errf(n, "arrival needs a rate (requests per second)"));
-    return rc;
-}
-
-static int load_prefix(fu_ynode n, ft_gen_config *g, char **err)
-{
-    static const fu_yfield fields[] = {
-        {"tokens", FU_Y_INT, offsetof(ft_gen_config, prefix_tokens), 0, 0, 1e7, 0, ""},
-        {"groups", FU_Y_INT, offsetof(ft_gen_config, prefix_groups), 0, 1, 1e7, 0, ""},
-        {NULL},
-    };
-    g->prefix_groups = 1;
-    return fu_yaml_apply(n, "shared_prefix", fields, NULL, g, err);
-}
-
-static int load_generator(ft_spec *s, fu_ynode n, char **err)
-{
-    ft_gen_config *g = &s->gen;
-    static const fu_yfield fields[] = {
-        {"requests", FU_Y_INT64, offsetof(ft_gen_config, max_requests), 0, 1, 1e12, 0, ""},
-        {"duration", FU_Y_DURATION_NS, offsetof(ft_gen_config, duration_ns), 0, 1e-6, 1e8, 0,
-         ""},
-        {NULL},
-    };
-    static const char *const skip[] = {"arrival", "input", "output", "shared_prefix", NULL};
-    int rc = fu_yaml_apply(n, "workload", fields, skip, g, err);
-    fu_ynode arr = fu_ymap_get(n, "arrival"), in = fu_ymap_get(n, "input"),
-             out = fu_ymap_get(n, "output"), pre = fu_ymap_get(n, "shared_prefix");
-    if (rc == 0 && (!fu_ynode_ok(arr) || !fu_ynode_ok(in) || !fu_ynode_ok(out)))
-        return fail(err, fu_ynode_errf(n, "a generated workload needs arrival, input and "
-                                          "output (or give trace:)"));
-    if (rc == 0 && g->max_requests == 0 && g->duration_ns == 0)
-        return fail(err, fu_ynode_errf(n, "a generated workload needs requests: or "
-                                          "duration: to end"));
-    if (rc == 0)
-        rc = load_arrival(arr, &g->arrival, err);
-    if (rc == 0)
-        rc = load_dist(in, "input", &g->input, err);
-    if (rc == 0)
-        rc = load_dist(out, "output", &g->output, err);
-    if (rc == 0 && fu_ynode_ok(pre))
-        rc = load_prefix(pre, g, err);
-    s->kind = FT_SPEC_GENERATOR;
-    return rc;
 }
 
 /* --- trace --- */
 
-static int load_format(fu_ynode n, ft_format *f, char **err)
+typedef struct trace_yaml {
+    int64_t requests;
+    bool skip_bad_rows;
+    char model[64], log_type[64];
+    int block_tokens;
+} trace_yaml;
+
+static int load_enum(fu_ynode n, const char *const *names, size_t count, const char *what,
+                     int *out, char **err)
 {
-    const char *name = fu_ynode_str(n);
-    if (name && strcmp(name, "azure") == 0) {
-        *f = FT_FMT_AZURE;
-        return 0;
-    }
-    return fail(err, fu_ynode_errf(n, "unknown trace format '%s' (known: azure)",
-                                   name ? name : "?"));
+    const char *v = fu_ynode_str(n);
+    for (size_t i = 0; v && i < count; i++)
+        if (strcmp(v, names[i]) == 0) {
+            *out = (int)i;
+            return 0;
+        }
+    char known[160] = "";
+    for (size_t i = 0; i < count; i++)
+        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", i ? ", " : "",
+                 names[i]);
+    return fti_yfail(err, fu_ynode_errf(n, "unknown %s '%s' (known: %s)", what, v ? v : "?",
+                                        known));
 }
 
 static int load_trace(ft_spec *s, fu_ynode n, const char *base_dir, char **err)
 {
     static const fu_yfield fields[] = {
-        {"requests", FU_Y_INT64, offsetof(ft_spec, xf.limit), 0, 0, 1e12, 0, ""},
+        {"requests", FU_Y_INT64, offsetof(trace_yaml, requests), 0, 0, 1e12, 0, ""},
+        {"skip_bad_rows", FU_Y_BOOL, offsetof(trace_yaml, skip_bad_rows), 0, 0, 0, 0, ""},
+        {"model", FU_Y_STR, offsetof(trace_yaml, model), 64, 0, 0, 0, "BurstGPT Model"},
+        {"log_type", FU_Y_STR, offsetof(trace_yaml, log_type), 64, 0, 0, 0, "BurstGPT Log Type"},
+        {"block_tokens", FU_Y_INT, offsetof(trace_yaml, block_tokens), 0, 1, 1e6, 0,
+         "Mooncake block size"},
         {NULL},
     };
-    static const char *const skip[] = {"path", "format", NULL};
-    s->trace.format = FT_FMT_AZURE;
-    int rc = fu_yaml_apply(n, "trace", fields, skip, s, err);
-    fu_ynode fmt = fu_ymap_get(n, "format");
-    if (rc == 0 && fu_ynode_ok(fmt))
-        rc = load_format(fmt, &s->trace.format, err);
-    if (rc)
-        return rc;
-    fu_ynode p = fu_ymap_get(n, "path");
-    if (!fu_ynode_str(p))
-        return fail(err, fu_ynode_errf(n, "trace needs a path"));
-    rc = resolve_path(base_dir, p, fu_ynode_str(p), s->trace.path, sizeof s->trace.path, err);
+    static const char *const skip[] = { "path", "format", "zeros", NULL };
+    static const char *const formats[] = { "auto", "azure", "burstgpt", "mooncake", "csv" };
+    static const char *const zeros[] = { "default", "skip", "one", "error" };
+    trace_yaml y = { 0 };
+    int fmt = FT_FMT_AUTO, z = FT_ZERO_DEFAULT;
+    fu_ynode f = fu_ymap_get(n, "format"), zn = fu_ymap_get(n, "zeros");
+    int rc = fu_ynode_is_map(n) ? fu_yaml_apply(n, "trace", fields, skip, &y, err)
+                                : fti_yfail(err, fu_ynode_errf(n, "expected trace: {path: "
+                                                                  "FILE, format: ...}"));
+    if (rc == 0 && fu_ynode_ok(f))
+        rc = load_enum(f, formats, 5, "trace format", &fmt, err);
+    if (rc == 0 && fu_ynode_ok(zn))
+        rc = load_enum(zn, zeros, 4, "zeros policy", &z, err);
+    if (rc == 0 && !fu_ynode_ok(fu_ymap_get(n, "path")))
+        return fti_yfail(err, fu_ynode_errf(n, "trace needs a path"));
+    if (rc == 0)
+        rc = fti_spec_path(fu_ymap_get(n, "path"), base_dir, "trace", s->trace.path,
+                           sizeof s->trace.path, err);
     s->kind = FT_SPEC_TRACE;
-    return rc ? rc : require_file(p, s->trace.path, "trace", err);
+    s->trace.format = (ft_format)fmt;
+    s->trace.zeros = (ft_zero_policy)z;
+    s->trace.skip_bad_rows = y.skip_bad_rows;
+    s->trace.block_tokens = (uint32_t)y.block_tokens;
+    memcpy(s->trace.model, y.model, sizeof y.model);
+    memcpy(s->trace.log_type, y.log_type, sizeof y.log_type);
+    s->xf.limit = (uint64_t)y.requests;
+    return rc;
+}
+
+/* --- transforms --- */
+
+typedef struct xf_yaml {
+    double speed, rate, sample;
+    int repeat;
+    bool start_at_zero;
+    int64_t requests;
+} xf_yaml;
+
+static int load_window(fu_ynode n, ft_transforms *t, char **err)
+{
+    static const fu_yfield fields[] = {
+        {"start", FU_Y_DURATION_NS, offsetof(ft_transforms, window_start_ns), 0, 0, 1e9, 0, ""},
+        {"end", FU_Y_DURATION_NS, offsetof(ft_transforms, window_end_ns), 0, 1e-9, 1e9, 0, ""},
+        {NULL},
+    };
+    int rc = fu_yaml_apply(n, "window", fields, NULL, t, err);
+    if (rc == 0 && t->window_end_ns && t->window_end_ns <= t->window_start_ns)
+        return fti_yfail(err, fu_ynode_errf(n, "expected a window whose end is after its "
+                                               "start"));
+    return rc;
+}
+
+/* classes: [0, 2, chat] -> a bit mask (names are the generator's class names). */
+static int load_class_mask(const ft_spec *s, fu_ynode n, uint64_t *mask, char **err)
+{
+    size_t k = fu_ynode_len(n);
+    if (!fu_ynode_is_seq(n) || k == 0)
+        return fti_yfail(err, fu_ynode_errf(n, "expected a list of class numbers or names"));
+    for (size_t i = 0; i < k; i++) {
+        fu_ynode it = fu_yseq_item(n, i);
+        const char *v = fu_ynode_str(it);
+        size_t c = 0;
+        while (v && c < 64 && !(fti_spec_class_name(s, c) && !strcmp(fti_spec_class_name(s, c), v)))
+            c++;
+        int64_t num = (int64_t)c;
+        if (c == 64 && fu_ynode_int64(it, 0, 63, &num, NULL) != 0)
+            return fti_yfail(err, fu_ynode_errf(it, "expected a class number 0..63 or the "
+                                                    "name of a class, got '%s'", v ? v : "?"));
+        *mask |= 1ull << num;
+    }
+    return 0;
+}
+
+static int load_transforms(ft_spec *s, fu_ynode n, char **err)
+{
+    static const fu_yfield fields[] = {
+        {"speed", FU_Y_DOUBLE, offsetof(xf_yaml, speed), 0, 1e-9, 1e9, 0, "time compression"},
+        {"rate", FU_Y_DOUBLE, offsetof(xf_yaml, rate), 0, 1e-9, 1e9, 0, "target requests/s"},
+        {"sample", FU_Y_DOUBLE, offsetof(xf_yaml, sample), 0, 1e-9, 1, 0, "kept fraction"},
+        {"repeat", FU_Y_INT, offsetof(xf_yaml, repeat), 0, 1, 1e6, 0, "copies"},
+        {"start_at_zero", FU_Y_BOOL, offsetof(xf_yaml, start_at_zero), 0, 0, 0, 0, ""},
+        {"requests", FU_Y_INT64, offsetof(xf_yaml, requests), 0, 1, 1e12, 0, "limit"},
+        {NULL},
+    };
+    static const char *const skip[] = { "window", "classes", NULL };
+    xf_yaml y = { 0 };
+    ft_transforms *t = &s->xf;
+    fu_ynode win = fu_ymap_get(n, "window"), cls = fu_ymap_get(n, "classes");
+    int rc = fu_ynode_is_map(n) ? fu_yaml_apply(n, "transforms", fields, skip, &y, err)
+                                : fti_yfail(err, fu_ynode_errf(n, "expected a mapping for "
+                                                                  "transforms"));
+    if (rc == 0 && y.speed > 0 && y.rate > 0)
+        return fti_yfail(err, fu_ynode_errf(n, "give speed: or rate:, not both"));
+    if (rc == 0 && fu_ynode_ok(win))
+        rc = load_window(win, t, err);
+    if (rc == 0 && fu_ynode_ok(cls))
+        rc = load_class_mask(s, cls, &t->class_mask, err);
+    t->speed = y.speed;
+    t->target_rate = y.rate;
+    t->sample = y.sample;
+    t->repeat = (uint32_t)y.repeat;
+    t->start_at_zero = y.start_at_zero;
+    if (y.requests)
+        t->limit = (uint64_t)y.requests;
+    return rc;
 }
 
 /* --- the spec --- */
@@ -189,14 +260,19 @@ static int load_trace(ft_spec *s, fu_ynode n, const char *base_dir, char **err)
 static int load_spec(ft_spec *s, fu_ynode n, const char *base_dir, char **err)
 {
     if (!fu_ynode_is_map(n))
-        return fail(err, fu_ynode_errf(n, "expected a mapping for workload"));
-    fu_ynode tr = fu_ymap_get(n, "trace");
-    if (!fu_ynode_ok(tr))
-        return load_generator(s, n, err);
-    if (fu_ynode_len(n) != 1)
-        return fail(err, fu_ynode_errf(n, "a trace workload takes only trace: {format, path, "
-                                          "requests}"));
-    return load_trace(s, tr, base_dir, err);
+        return fti_yfail(err, fu_ynode_errf(n, "expected a mapping for workload"));
+    fu_ynode tr = fu_ymap_get(n, "trace"), xf = fu_ymap_get(n, "transforms");
+    int rc;
+    if (!fu_ynode_ok(tr)) {
+        rc = fti_spec_generator(s, n, base_dir, err);
+        s->kind = FT_SPEC_GENERATOR;
+    } else if (fu_ynode_len(n) != (fu_ynode_ok(xf) ? 2u : 1u)) {
+        return fti_yfail(err, fu_ynode_errf(n, "a trace workload takes only trace: {format, "
+                                               "path, requests, ...} and transforms: {...}"));
+    } else {
+        rc = load_trace(s, tr, base_dir, err);
+    }
+    return rc == 0 && fu_ynode_ok(xf) ? load_transforms(s, xf, err) : rc;
 }
 
 int ft_spec_from_yaml(fu_ynode workload, const char *base_dir, uint64_t seed, ft_spec *out,
@@ -204,9 +280,11 @@ int ft_spec_from_yaml(fu_ynode workload, const char *base_dir, uint64_t seed, ft
 {
     ft_spec *s = calloc(1, sizeof *s);
     if (!s)
-        return fail(err, fu_asprintf("workload: out of memory")), -ENOMEM;
+        return fti_yfail(err, fu_asprintf("workload: out of memory")), -ENOMEM;
     int rc = load_spec(s, workload, base_dir, err);
-    s->gen.seed = seed;
+    ft_spec_set_seed(s, seed);
+    if (rc == -ENOMEM && err)
+        *err = fu_asprintf("%s: out of memory", fu_yaml_name(workload.doc));
     memset(out, 0, sizeof *out);
     if (rc == 0)
         *out = *s;
@@ -216,18 +294,56 @@ int ft_spec_from_yaml(fu_ynode workload, const char *base_dir, uint64_t seed, ft
     return rc;
 }
 
+/* --- opening --- */
+
+static int open_input(void *ctx, ft_source **out, char **err)
+{
+    const ft_spec *s = ctx;
+    if (s->kind == FT_SPEC_GENERATOR)
+        return ft_gen_new(&s->gen, out, err);
+    return ft_trace_open(&s->trace, out, err);
+}
+
+static void free_input(void *ctx)
+{
+    ft_spec_free(ctx);
+    free(ctx);
+}
+
 int ft_spec_open(const ft_spec *spec, ft_source **out, char **err)
 {
-    if (spec->kind == FT_SPEC_GENERATOR)
-        return ft_gen_new(&spec->gen, out, err);
-    ft_trace_opts o = spec->trace;
-    o.max_requests = spec->xf.limit;
-    return ft_trace_open(&o, out, err);
+    ft_transforms t = spec->xf;
+    ft_spec *copy = malloc(sizeof *copy);
+    *out = NULL;
+    if (!copy) {
+        if (err)
+            *err = strdup("workload: out of memory");
+        return -ENOMEM;
+    }
+    *copy = *spec;
+    copy->trace.max_requests = 0;
+    if (copy->kind == FT_SPEC_TRACE) {   /* a bare limit needs no wrapper */
+        ft_transforms rest = t;
+        rest.limit = 0;
+        if (ft_transforms_identity(&rest)) {
+            copy->trace.max_requests = t.limit;
+            t.limit = 0;
+        }
+    }
+    if (ft_transforms_identity(&t)) {
+        int rc = open_input(copy, out, err);
+        free(copy);
+        return rc;
+    }
+    if (copy->store)
+        atomic_fetch_add(&copy->store->refs, 1);
+    return ft_transform_open(&t, open_input, copy, free_input, out, err);
 }
 
 void ft_spec_set_seed(ft_spec *spec, uint64_t seed)
 {
     spec->gen.seed = seed;
+    spec->xf.sample_seed = seed ^ 0x73616d706c65ull;    /* "sample": its own stream */
 }
 
 void ft_spec_set_requests(ft_spec *spec, uint64_t n)
@@ -236,11 +352,4 @@ void ft_spec_set_requests(ft_spec *spec, uint64_t n)
         spec->gen.max_requests = n;
     else
         spec->xf.limit = n;
-}
-
-void ft_spec_free(ft_spec *spec)
-{
-    if (!spec)
-        return;
-    memset(spec, 0, sizeof *spec);
 }
