@@ -37,4 +37,4 @@ tests_test_cluster_SOURCES = tests/test_cluster.c
 tests_test_cluster_CFLAGS = $(TEST_CFLAGS)
 tests_test_cluster_LDADD = $(TEST_LIBS)
 
-dist_check_SCRIPTS += tests/e2e.sh
+dist_check_SCRIPTS += tests/e2e.sh tests/routing.sh

@@ -292,10 +292,11 @@ static int load_pool(fs_scenario *sc, fs_pool *p, fu_ynode n, const fm_catalog *
         {NULL},
     };
     static const char *const skip[] = {"name", "role", "accelerator", "engine", "labels",
-                                       "classes", NULL};
+                                       "classes", "tp", "replicas", "latency_model", NULL};
     fu_ynode v;
+    /* Two tables over one mapping: each skips the other's keys (shape keys last). */
     int rc = fu_yaml_apply(n, "pool", shape_fields, skip, p, err);
-    if (rc == 0 && fu_ynode_ok(fu_ymap_get(n, "name")))
+    if (rc == 0)
         rc = fu_yaml_apply(n, "pool", name_field, skip + 1, p, err);
     if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(n, "role")))
         rc = load_role(p, v, err);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "cluster.h"
+#include "kvlink.h"
 
 typedef struct seen {
     uint64_t requests, rejected, output_tokens, input_tokens, samples;
@@ -103,11 +104,35 @@ static void test_same_seed_same_result(void **state)
     fs_scenario_free(&sc);
 }
 
+/* Processor sharing: 1 GB at 1 GB/s alone from 0; a 0.25 GB transfer joins at 0.5 s.
+ * Sharing 0.5 GB/s each, the second ends at 1.0 s with the first at 0.25 GB left,
+ * which then ends alone at 1.25 s. */
+static void test_kvlink_sharing(void **state)
+{
+    fs_kvlink *l = fs_kvlink_new(1e9);
+    int a = 1, b = 2;
+    assert_int_equal(fs_kvlink_next(l, 0), FS_NS_MAX);
+    assert_int_equal(fs_kvlink_start(l, 0, 1e9, &a), 0);
+    assert_int_equal(fs_kvlink_next(l, 0), FS_NS_PER_S);
+    assert_int_equal(fs_kvlink_start(l, FS_NS_PER_S / 2, 0.25e9, &b), 0);
+    fs_ns t = fs_kvlink_next(l, FS_NS_PER_S / 2);
+    assert_true(llabs(t - FS_NS_PER_S) <= 1);
+    assert_null(fs_kvlink_take_done(l, t - 10));
+    assert_ptr_equal(fs_kvlink_take_done(l, t), &b);
+    assert_null(fs_kvlink_take_done(l, t));
+    t = fs_kvlink_next(l, t);
+    assert_true(llabs(t - FS_NS_PER_S * 5 / 4) <= 2);
+    assert_ptr_equal(fs_kvlink_take_done(l, t), &a);
+    assert_int_equal(fs_kvlink_active(l), 0);
+    fs_kvlink_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_observer_adds_up),
         cmocka_unit_test(test_same_seed_same_result),
+        cmocka_unit_test(test_kvlink_sharing),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
