@@ -48,6 +48,7 @@ typedef struct ft_source ft_source;
 
 /* What a source can say about itself (ft_source_info). */
 typedef struct ft_source_info {
+    const char *kind;           /* "generator", "azure", ...: the innermost source's */
     uint64_t skipped;           /* bad rows skipped (skip_bad_rows), so far */
     uint64_t filtered;          /* rows dropped by a reader filter (model, log type, zeros) */
     const char *first_skipped;  /* message of the first skipped row, or NULL; owned by
@@ -71,8 +72,6 @@ ft_source *ft_source_wrap(const ft_source_ops *ops, void *self);
 int ft_source_next(ft_source *s, ft_request *out, char **err);
 /* What the source reports about itself so far (zeros when it reports nothing). */
 void ft_source_get_info(ft_source *s, ft_source_info *out);
-/* The kind of source ("generator", "azure", ...; a transform reports its input's). */
-const char *ft_source_name(const ft_source *s);
 /* Frees a source; accepts NULL. */
 void ft_source_free(ft_source *s);
 

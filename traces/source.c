@@ -50,14 +50,9 @@ void ft_source_get_info(ft_source *s, ft_source_info *out)
 {
     assert(s && out);
     memset(out, 0, sizeof *out);
+    out->kind = s->ops->name;
     if (s->ops->info)
         s->ops->info(s->self, out);
-}
-
-const char *ft_source_name(const ft_source *s)
-{
-    assert(s);
-    return s->ops->name;
 }
 
 void ft_source_free(ft_source *s)

@@ -45,6 +45,7 @@ typedef struct xform {
     ft_source_info acc;         /* counters of closed passes */
     char *first_skipped;        /* kept from a closed pass */
     bool shares;
+    const char *kind;           /* the input's, kept after its last pass */
     ft_segment *segs;           /* re-hashed segments of repetitions > 0 */
     size_t cap;
 } xform;
@@ -131,6 +132,7 @@ static void close_pass(xform *x)
     x->acc.skipped += i.skipped;
     x->acc.filtered += i.filtered;
     x->shares |= i.shares_prefixes;
+    x->kind = i.kind;
     if (!x->first_skipped && i.first_skipped)
         x->first_skipped = strdup(i.first_skipped);
     ft_source_free(x->in);
@@ -247,9 +249,10 @@ static int xform_next(void *self, ft_request *out, char **err)
 static void xform_info(void *self, ft_source_info *out)
 {
     xform *x = self;
-    ft_source_info cur = { 0 };
+    ft_source_info cur = { .kind = x->kind };
     if (x->in)
         ft_source_get_info(x->in, &cur);
+    out->kind = cur.kind;
     out->skipped = x->acc.skipped + cur.skipped;
     out->filtered = x->acc.filtered + cur.filtered;
     out->first_skipped = x->first_skipped ? x->first_skipped : cur.first_skipped;
