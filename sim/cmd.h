@@ -24,5 +24,6 @@ extern const fs_cmd fs_cmd_bench;
 extern const fs_cmd fs_cmd_results;
 extern const fs_cmd fs_cmd_plot;
 extern const fs_cmd fs_cmd_report;
+extern const fs_cmd fs_cmd_trace;
 
 #endif
