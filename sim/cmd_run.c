@@ -27,7 +27,9 @@ static void usage(FILE *f)
             "  --check         exit 1 when an SLO percentile target is missed\n"
             "  --requests N    simulate only the first N requests of the workload\n"
             "  --catalog DIR   read accelerators and LLMs from DIR (default: bundled)\n"
+            FS_RUN_STORE_HELP
             "  -h, --help      show this help\n\n"
+            "The run is stored in a results database (see `fleetsim results --help`).\n"
             "Exit status: 0 done; 1 an SLO target missed (with --check); 2 bad input.\n");
 }
 
