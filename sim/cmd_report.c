@@ -402,7 +402,7 @@ static int make_report(const char *dbpath, char **refs, int n, const char *out, 
     char *err = NULL;
     if (fs_results_open(dbpath, false, &r.db, &err) != 0)
         return fail_free(err);
-    fs_plot_opts po = {.png = true, .svg = markdown, .notes = quiet ? NULL : stderr};
+    fs_plot_opts po = {.png = true, .svg = false, .notes = quiet ? NULL : stderr};
     int rc = gather(&r, refs, &err);
     if (rc == 0)
         rc = write_report(&r, out, &po, &err);
