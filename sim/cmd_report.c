@@ -285,8 +285,14 @@ static int write_page(const report *r, const char *md_dir_rel)
 {
     char title[256];
     json_t *first = json_array_get(r->runs, 0);
-    snprintf(title, sizeof title, "fleetsim report: %s%s", str(first, "name"),
-             r->n > 1 ? " and others" : "");
+    if (r->n == 2)
+        snprintf(title, sizeof title, "fleetsim report: %s and %s", str(first, "name"),
+                 str(json_array_get(r->runs, 1), "name"));
+    else if (r->n > 2)
+        snprintf(title, sizeof title, "fleetsim report: %s and %d other runs",
+                 str(first, "name"), r->n - 1);
+    else
+        snprintf(title, sizeof title, "fleetsim report: %s", str(first, "name"));
     if (r->markdown) {
         fprintf(r->f, "# %s\n\nMade by fleetsim %s from %d stored run%s.\n", title,
                 PACKAGE_VERSION, r->n, r->n == 1 ? "" : "s");
@@ -353,6 +359,15 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
+/* A Markdown report keeps its pictures only; the data stays with `fleetsim plot`. */
+static void remove_data(const json_t *plots)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(plots, i, p)
+        unlink(str(p, "data"));
+}
+
 /* Where the pictures go: a temporary directory (HTML) or OUT's stem + "-plots". */
 static char *plots_dir(const char *out, bool markdown)
 {
@@ -391,6 +406,8 @@ static int write_report(report *r, const char *out, const fs_plot_opts *po, char
     }
     if (!r->markdown)
         remove_dir(dir);
+    else
+        remove_data(r->plots);
     free(dir);
     return rc;
 }
