@@ -97,6 +97,8 @@ typedef struct fti_csv {
     struct fti_row { size_t first, count; uint64_t line; } *rows;
     size_t nrows, rcap, rhead;
     size_t row_start;           /* first field of the row being assembled */
+    bool at_row_start;          /* nothing of the next row fed yet */
+    uint64_t row_line;          /* line where the row being assembled began */
     bool done;                  /* end of input reached and flushed */
 } fti_csv;
 

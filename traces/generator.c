@@ -204,9 +204,8 @@ static ft_class legacy_class(const ft_gen_config *c)
     return k;
 }
 
-static int setup_classes(gen *g, char **err)
+static int setup_classes(gen *g, const ft_gen_config *c, char **err)
 {
-    const ft_gen_config *c = &g->cfg;
     ft_class one = legacy_class(c);
     const ft_class *src = c->nclasses ? c->classes : &one;
     g->ncls = c->nclasses ? c->nclasses : 1;
@@ -591,7 +590,7 @@ int ft_gen_new(const ft_gen_config *cfg, ft_source **out, char **err)
     gsl_rng_set(g->rng, (unsigned long)((cfg->seed ^ (cfg->seed >> 32)) & 0xffffffffu));
     int rc = fti_arrivals_init(&g->arr, &cfg->arrival, err);
     if (rc == 0)
-        rc = setup_classes(g, err);
+        rc = setup_classes(g, cfg, err);
     if (rc == 0)
         rc = check_config(cfg, err);
     if (rc == 0)

@@ -211,6 +211,7 @@ static void on_row(int term, void *data)
     }
     c->rows[c->nrows++] = (struct fti_row){ c->row_start, c->nf - c->row_start, c->in->line };
     c->row_start = c->nf;
+    c->at_row_start = true;
 }
 
 static int parser_init(fti_csv *c)
@@ -225,6 +226,7 @@ int fti_csv_init(fti_csv *c, fti_in *in)
 {
     memset(c, 0, sizeof *c);
     c->in = in;
+    c->at_row_start = true;
     return parser_init(c);
 }
 
@@ -247,6 +249,7 @@ static int restart_after_bad_line(fti_csv *c, bool eol)
     c->tlen = c->row_start ? c->f[c->row_start - 1].off + c->f[c->row_start - 1].len + 1 : 0;
     if (!eol)
         fti_in_skip_line(c->in);
+    c->at_row_start = true;
     if (parser_init(c) != 0)
         return fti_fatal(c->in, 0, -ENOMEM, "out of memory");
     return 0;
@@ -257,7 +260,8 @@ static int csv_finish(fti_csv *c)
     c->done = true;
     if (csv_fini(&c->p, on_field, on_row, c) == 0)
         return 0;
-    return fti_bad_row(c->in, c->in->line, "malformed CSV at the end of the file (%s)",
+    return fti_bad_row(c->in, c->at_row_start ? c->in->line : c->row_line,
+                       "malformed CSV at the end of the file (%s)",
                        csv_strerror(csv_error(&c->p)));
 }
 
@@ -272,6 +276,10 @@ static int feed(fti_csv *c)
         return rc < 0 ? rc : csv_finish(c);
     uint64_t line = c->in->line;
     size_t line_bytes = eol ? 0 : c->in->line_bytes;
+    if (c->at_row_start && !(n == 1 && eol)) {
+        c->at_row_start = false;
+        c->row_line = line;
+    }
     if (line_bytes > c->in->max_line) {
         rc = fti_bad_row(c->in, line, "expected a line of at most %zu bytes", c->in->max_line);
         return rc < 0 ? rc : restart_after_bad_line(c, eol);

@@ -152,11 +152,12 @@ static int measure(xform *x, char **err)
     pass_stats p = { 0 };
     ft_request r;
     int rc = open_pass(x, err);
-    while (rc == 0 && (rc = pass_next(x, &r, err)) == 1) {
-        if (p.n++ == 0)
-            p.first = r.arrival_ns;
-        p.last = r.arrival_ns;
-    }
+    if (rc == 0)
+        while ((rc = pass_next(x, &r, err)) == 1) {
+            if (p.n++ == 0)
+                p.first = r.arrival_ns;
+            p.last = r.arrival_ns;
+        }
     if (x->in)
         close_pass(x);
     x->acc = (ft_source_info){ 0 };        /* counted again by the real passes */
