@@ -12,6 +12,7 @@ dirof(s) = strlen(s) == 0 ? './' : s[strlen(s):] eq '/' ? s : dirof(s[1:strlen(s
 load dirof(ARG0) . 'common.gp'
 set multiplot layout 3,1 title 'Replicas over time, ' . runname font ',14'
 set key outside right top vertical
+if (nreplicas > 16) unset key   # colours repeat: a legend of dozens helps nobody
 set xrange [0:*]
 set autoscale xfixmax
 set lmargin 12

@@ -269,13 +269,30 @@ static const char INSERT_RUN[] =
     " VALUES (lower(hex(randomblob(16))), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
     " strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'incomplete', 0, ?11)";
 
+/* "2 x H100-SXM, tp 1", or per pool "prefill: 2 x H100-SXM, tp 1 + decode: ..."; the
+ * total accelerator count goes to *accelerators. */
+static void fleet_text(const fs_scenario *sc, char *buf, size_t size, int *accelerators)
+{
+    size_t n = 0;
+    *accelerators = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < sc->npools && n < size; i++) {
+        const fs_pool *p = &sc->pools[i];
+        n += (size_t)snprintf(buf + n, size - n, sc->npools > 1 ? "%s%s: %d x %s, tp %d"
+                              : "%s%.0s%d x %s, tp %d", i ? " + " : "", p->name,
+                              p->replicas, p->accel.name, p->tp);
+        *accelerators += p->replicas * p->tp;
+    }
+}
+
 static int bind_run(sqlite3_stmt *st, const fs_scenario *sc, const fs_run_meta *m)
 {
-    char hash[17], fleet[128];
+    char hash[17], fleet[512];
+    int accelerators;
     const char *text = sc->text ? sc->text : "";
     const char *file = strrchr(sc->path, '/') ? strrchr(sc->path, '/') + 1 : sc->path;
     snprintf(hash, sizeof hash, "%016" PRIx64, (uint64_t)XXH64(text, strlen(text), 0));
-    snprintf(fleet, sizeof fleet, "%d x %s, tp %d", sc->replicas, sc->accel.name, sc->tp);
+    fleet_text(sc, fleet, sizeof fleet, &accelerators);
     int rc = sqlite3_bind_text(st, 1, m->name ? m->name : sc->name, -1, SQLITE_TRANSIENT);
     rc |= sqlite3_bind_text(st, 2, sc->name, -1, SQLITE_TRANSIENT);
     rc |= sqlite3_bind_text(st, 3, file, -1, SQLITE_TRANSIENT);
@@ -284,7 +301,7 @@ static int bind_run(sqlite3_stmt *st, const fs_scenario *sc, const fs_run_meta *
     rc |= sqlite3_bind_int64(st, 6, (sqlite3_int64)sc->seed);
     rc |= sqlite3_bind_text(st, 7, sc->llm.name, -1, SQLITE_TRANSIENT);
     rc |= sqlite3_bind_text(st, 8, fleet, -1, SQLITE_TRANSIENT);
-    rc |= sqlite3_bind_int(st, 9, sc->replicas * sc->tp);
+    rc |= sqlite3_bind_int(st, 9, accelerators);
     rc |= sqlite3_bind_text(st, 10, PACKAGE_VERSION, -1, SQLITE_STATIC);
     rc |= sqlite3_bind_double(st, 11, m->sample_period_s);
     return rc;
@@ -395,17 +412,17 @@ static int bind_opt(sqlite3_stmt *st, int i, bool defined, double v)
     return defined ? sqlite3_bind_double(st, i, v) : sqlite3_bind_null(st, i);
 }
 
-/* When fs_req_record gains the prefill replica and the KV transfer time (the routing
- * issue), bind them to ?5 and ?15 here; they are NULL until then. */
+/* The prefill replica and the KV transfer time are NULL unless the request was
+ * disaggregated (a prefill replica is named). */
 static int write_request(fs_results_run *w, const fs_req_record *r, int64_t seq)
 {
     sqlite3_stmt *st = w->ins_req;
-    bool served = r->output_tokens > 0;
+    bool served = r->output_tokens > 0, pd = served && r->prefill_replica >= 0;
     int rc = sqlite3_bind_int64(st, 1, w->id);
     rc |= sqlite3_bind_int64(st, 2, seq);
     rc |= sqlite3_bind_int64(st, 3, (sqlite3_int64)r->id);
     rc |= sqlite3_bind_double(st, 4, secs(r->arrival));
-    rc |= sqlite3_bind_null(st, 5);
+    rc |= pd ? sqlite3_bind_int(st, 5, r->prefill_replica) : sqlite3_bind_null(st, 5);
     rc |= served ? sqlite3_bind_int(st, 6, r->replica) : sqlite3_bind_null(st, 6);
     rc |= bind_opt(st, 7, served, secs(r->first_scheduled - r->arrival));
     rc |= bind_opt(st, 8, served, secs(r->first_token - r->arrival));
@@ -416,7 +433,7 @@ static int write_request(fs_results_run *w, const fs_req_record *r, int64_t seq)
     rc |= sqlite3_bind_int64(st, 12, r->output_tokens);
     rc |= sqlite3_bind_int64(st, 13, r->cached_tokens);
     rc |= sqlite3_bind_int64(st, 14, r->preemptions);
-    rc |= sqlite3_bind_null(st, 15);
+    rc |= bind_opt(st, 15, pd, secs(r->kv_transfer));
     rc |= sqlite3_bind_int(st, 16, !served);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;

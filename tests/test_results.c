@@ -231,6 +231,9 @@ static void test_rows_match_summary(void **state)
     assert_int_equal(query_int(db, "SELECT requests_stored FROM runs"), s->completed + s->rejected);
     assert_int_equal(query_int(db, "SELECT sum(output_tokens) FROM requests"), s->output_tokens);
     assert_int_equal(query_int(db, "SELECT sum(input_tokens) FROM requests"), s->input_tokens);
+    /* Aggregated serving: no prefill replica, no KV transfer. */
+    assert_int_equal(query_int(db, "SELECT count(prefill_replica) + count(kv_transfer_s)"
+                                   " FROM requests"), 0);
     /* Means and maxima from the rows are the summary's (quantiles are P^2 estimates). */
     assert_float_equal(query_double(db, "SELECT avg(ttft_s) FROM requests"), s->ttft_s.mean,
                        1e-9);
@@ -272,7 +275,7 @@ static void test_unfinished_run_incomplete(void **state)
     assert_int_equal(fs_results_run_begin(db, &sc, &meta, &w, &err), 0);
     int64_t id = fs_results_run_id(w);
     fs_req_record r = {.arrival = 0, .first_scheduled = 1, .first_token = 2, .finish = 3,
-                       .input_tokens = 10, .output_tokens = 2};
+                       .input_tokens = 10, .output_tokens = 2, .prefill_replica = -1};
     for (int i = 0; i < 5000; i++) {
         r.id = (uint64_t)i;
         fs_results_run_request(w, &r);
