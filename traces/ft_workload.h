@@ -316,7 +316,7 @@ int ft_servegen_windows(const char *path, ft_rate_window **out, size_t *n, char 
  * Reads one PMF of a ServeGen *-dataset.json: a JSON object {window start: {field:
  * "{value: probability, ...}"}} (the inner PMF is a Python dict literal in a string).
  * `field` is e.g. "input_tokens" or "output_tokens"; `window` a window's key, or NULL
- * for the average of all windows. *values and *weights are malloc'd (caller frees),
+ * for the average of all windows that have data (ServeGen writes "{}" for the others). *values and *weights are malloc'd (caller frees),
  * *n >= 1. Errors: -errno for the file, -EINVAL naming the file (and window) otherwise.
  */
 int ft_servegen_pmf(const char *path, const char *field, const char *window, double **values,

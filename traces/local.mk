@@ -10,10 +10,13 @@ libfleettraces_la_CFLAGS = $(AM_CFLAGS) $(GSL_CFLAGS) $(XXHASH_CFLAGS) $(YAML_CF
 libfleettraces_la_LIBADD = libfsutil.la $(GSL_LIBS) $(XXHASH_LIBS) $(CSV_LIBS) \
 	$(JANSSON_LIBS) -lm
 
-check_PROGRAMS += tests/test_traces tests/test_traces_readers
+check_PROGRAMS += tests/test_traces tests/test_traces_readers tests/test_traces_gen
 tests_test_traces_SOURCES = tests/test_traces.c
 tests_test_traces_CFLAGS = $(TEST_CFLAGS)
 tests_test_traces_LDADD = libfleettraces.la $(CMOCKA_LIBS)
 tests_test_traces_readers_SOURCES = tests/test_traces_readers.c
 tests_test_traces_readers_CFLAGS = $(TEST_CFLAGS)
 tests_test_traces_readers_LDADD = libfleettraces.la $(CMOCKA_LIBS)
+tests_test_traces_gen_SOURCES = tests/test_traces_gen.c
+tests_test_traces_gen_CFLAGS = $(TEST_CFLAGS)
+tests_test_traces_gen_LDADD = libfleettraces.la $(CMOCKA_LIBS)

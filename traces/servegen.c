@@ -246,14 +246,18 @@ static int read_pmf(json_t *root, const char *path, const char *field, const cha
     }
     const char *key;
     json_t *w;
-    double scale = 1.0 / (double)json_object_size(root);
+    size_t used = 0;
     json_object_foreach(root, key, w) {
-        int rc = json_is_object(w) ? add_window(w, key, field, scale, p, path, err)
+        size_t before = p->n;
+        int rc = json_is_object(w) ? add_window(w, key, field, 1, p, path, err)
                                    : pmf_error(err, path, "expected window %s to be an "
                                                "object%s", key, "");
         if (rc != 0)
             return rc;
+        used += p->n > before;          /* windows without data ("{}") do not count */
     }
+    for (size_t i = 0; i < p->n; i++)
+        p->w[i] /= (double)used;
     return 0;
 }
 
