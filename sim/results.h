@@ -115,12 +115,13 @@ void fs_results_run_abandon(fs_results_run *w, const char *why);
 int fs_results_resolve(fs_results *db, const char *ref, int64_t *id, char **err);
 /*
  * The runs, oldest first, as a JSON array of objects (id, uid, name, scenario, seed,
- * model, fleet, accelerators, status, started_at, wall_s, requests_stored, tags, and
+ * model, fleet, accelerators, status, started_at, wall_s, requests_stored,
+ * scenario_hash (XXH64 of the scenario's text, 16 hex digits), tags, and
  * from the summary completed, ttft_p99_s, tpot_p99_s, usd_per_m_tokens). `tag` (may be
  * NULL) keeps the runs carrying it.
  */
 int fs_results_list(fs_results *db, const char *tag, json_t **out, char **err);
-/* One run: the list's fields plus scenario_text, scenario_hash, fleetsim_version,
+/* One run: the list's fields plus scenario_file, scenario_text, fleetsim_version,
  * error, summary_text, result (the stored JSON) and metrics (flat name -> value). */
 int fs_results_get(fs_results *db, int64_t id, json_t **out, char **err);
 /*

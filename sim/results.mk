@@ -11,8 +11,9 @@ fleetsim_CFLAGS += $(SQLITE_CFLAGS)
 
 # make check: `fleetsim run` stores into $FLEETSIM_DB; point it at a file of the test's
 # own in the temporary directory so that no fleetsim.db appears in the tree.
+# The plots are drawn with this tree's scripts, not an installed copy.
 AM_TESTS_ENVIRONMENT += FLEETSIM_DB="$${TMPDIR:-/tmp}/fleetsim-check-$$$$.db"; \
-	export FLEETSIM_DB;
+	export FLEETSIM_DB; FLEETSIM_PLOTS='$(abs_top_srcdir)/plots'; export FLEETSIM_PLOTS;
 
 check_PROGRAMS += tests/test_results
 tests_test_results_SOURCES = tests/test_results.c

@@ -96,7 +96,7 @@ int fs_results_resolve(fs_results *db, const char *ref, int64_t *id, char **err)
 
 static const char LIST_SQL[] =
     "SELECT r.id, r.uid, r.name, r.scenario, r.seed, r.model, r.fleet, r.accelerators,"
-    " r.status, r.started_at, r.wall_s, r.requests_stored,"
+    " r.status, r.started_at, r.wall_s, r.requests_stored, r.scenario_hash,"
     " (SELECT json_group_array(tag) FROM (SELECT tag FROM run_tags"
     "   WHERE run_id = r.id ORDER BY tag)) AS tags, "
     SUMMARY_VALUE("completed", "completed") ", "
@@ -182,7 +182,7 @@ static void parse_result(json_t *run)
 int fs_results_get(fs_results *db, int64_t id, json_t **out, char **err)
 {
     json_t *rows, *metrics = NULL;
-    int rc = select_runs(db, ", r.scenario_file, r.scenario_text, r.scenario_hash,"
+    int rc = select_runs(db, ", r.scenario_file, r.scenario_text,"
                          " r.fleetsim_version, r.error, r.sample_period_s,"
                          " r.summary_text, r.result_json", "r.id = ?1", NULL, id, &rows, err);
     if (rc != 0)
