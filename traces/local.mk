@@ -10,7 +10,8 @@ libfleettraces_la_CFLAGS = $(AM_CFLAGS) $(GSL_CFLAGS) $(XXHASH_CFLAGS) $(YAML_CF
 libfleettraces_la_LIBADD = libfsutil.la $(GSL_LIBS) $(XXHASH_LIBS) $(CSV_LIBS) \
 	$(JANSSON_LIBS) -lm
 
-check_PROGRAMS += tests/test_traces tests/test_traces_readers tests/test_traces_gen
+check_PROGRAMS += tests/test_traces tests/test_traces_readers tests/test_traces_gen \
+	tests/test_traces_spec
 tests_test_traces_SOURCES = tests/test_traces.c
 tests_test_traces_CFLAGS = $(TEST_CFLAGS)
 tests_test_traces_LDADD = libfleettraces.la $(CMOCKA_LIBS)
@@ -20,3 +21,6 @@ tests_test_traces_readers_LDADD = libfleettraces.la $(CMOCKA_LIBS)
 tests_test_traces_gen_SOURCES = tests/test_traces_gen.c
 tests_test_traces_gen_CFLAGS = $(TEST_CFLAGS)
 tests_test_traces_gen_LDADD = libfleettraces.la $(CMOCKA_LIBS)
+tests_test_traces_spec_SOURCES = tests/test_traces_spec.c
+tests_test_traces_spec_CFLAGS = $(TEST_CFLAGS)
+tests_test_traces_spec_LDADD = libfleettraces.la $(CMOCKA_LIBS)

@@ -314,7 +314,8 @@ static int servegen_windows(ft_spec *s, fu_ynode n, const char *base_dir, ft_arr
 static int load_arrival(ft_spec *s, fu_ynode n, const char *base_dir, ft_arrival *a,
                         char **err)
 {
-    static const char *const skip[] = { "process", "path", NULL };
+    static const char *const skip_windows[] = { "process", "path", NULL };
+    static const char *const skip[] = { "process", NULL };
     const char *p = fu_ynode_str(fu_ymap_get(n, "process"));
     size_t i = 0;
     while (p && i < sizeof processes / sizeof *processes && strcmp(p, processes[i].name))
@@ -324,10 +325,8 @@ static int load_arrival(ft_spec *s, fu_ynode n, const char *base_dir, ft_arrival
                                                "weibull|onoff|diurnal|servegen, rate: R, ...}"));
     arr_yaml y = { .cv = 1, .amplitude = 0.5, .period = (int64_t)86400e9, .window = (int64_t)600e9,
                    .scale = 1 };
-    int rc = fu_yaml_apply(n, "arrival", processes[i].fields, skip, &y, err);
-    if (rc == 0 && processes[i].kind != FT_ARR_WINDOWS && fu_ynode_ok(fu_ymap_get(n, "path")))
-        return fti_yfail(err, fu_ynode_errf(fu_ymap_get(n, "path"), "only process: servegen "
-                                                                    "takes a path"));
+    int rc = fu_yaml_apply(n, "arrival", processes[i].fields,
+                           processes[i].kind == FT_ARR_WINDOWS ? skip_windows : skip, &y, err);
     if (rc == 0 && processes[i].kind != FT_ARR_WINDOWS && !fu_ynode_ok(fu_ymap_get(n, "rate")))
         return fti_yfail(err, fu_ynode_errf(n, "arrival needs a rate (requests per second)"));
     if (rc == 0 && processes[i].kind == FT_ARR_ONOFF &&
