@@ -568,6 +568,11 @@ int fs_cluster_size_kv(const fs_scenario *sc, fm_kv_sizing *out, char **err)
     return size_pool_kv(sc, &sc->pools[0], out, err);
 }
 
+int fs_cluster_size_pool_kv(const fs_scenario *sc, int pool, fm_kv_sizing *out, char **err)
+{
+    return size_pool_kv(sc, &sc->pools[pool], out, err);
+}
+
 static int links_new(replica *rep, const fs_pool *p)
 {
     const fm_accel *a = &p->accel;

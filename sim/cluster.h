@@ -61,6 +61,8 @@ typedef struct fs_run_observer {
  * engine settings, or the override). Fails when the model does not fit.
  */
 int fs_cluster_size_kv(const fs_scenario *sc, fm_kv_sizing *out, char **err);
+/* The same for pool `pool` of the scenario. */
+int fs_cluster_size_pool_kv(const fs_scenario *sc, int pool, fm_kv_sizing *out, char **err);
 
 /* Runs the scenario to completion. */
 int fs_cluster_run(const fs_scenario *sc, fs_run_result *out, char **err);

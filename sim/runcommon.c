@@ -265,10 +265,31 @@ static const char *thousands(int64_t v, char buf[32])
     return buf;
 }
 
+/* One line per pool of a multi-pool fleet. */
+static void print_pools(FILE *f, const fs_scenario *sc)
+{
+    char a[32];
+    fprintf(f, "fleet        %d pools of %s, router %s\n", sc->npools, sc->llm.name,
+            sc->router.config_path[0] ? sc->router.config_path : sc->router.policy);
+    for (int i = 0; i < sc->npools; i++) {
+        const fs_pool *p = &sc->pools[i];
+        fm_kv_sizing kv = {0};
+        fs_cluster_size_pool_kv(sc, i, &kv, NULL);
+        fprintf(f, "  %-10s %3d x %-12s tp %d, role %-7s kv %s tokens per replica\n", p->name,
+                p->replicas * p->tp, p->accel.name, p->tp, fs_role_name(p->role),
+                thousands(kv.num_tokens, a));
+    }
+    fputc('\n', f);
+}
+
 void fs_print_run_header(FILE *f, const fs_scenario *sc, const fm_kv_sizing *kv)
 {
     char a[32], b[32], c[32];
     fprintf(f, "scenario     %s (seed %" PRIu64 ")\n", sc->name, sc->seed);
+    if (sc->npools > 1) {
+        print_pools(f, sc);
+        return;
+    }
     fprintf(f, "fleet        %d x %s, tp %d, %d replica%s of %s; latency model %s\n",
             sc->replicas * sc->tp, sc->accel.name, sc->tp, sc->replicas,
             sc->replicas == 1 ? "" : "s", sc->llm.name, sc->latency_model);

@@ -43,4 +43,13 @@ expect "P/D lowers mean TPOT against aggregated serving" \
 if grep -q '^  prefill ' "$tmp/pd-disaggregated" && grep -q '^  decode ' "$tmp/pd-disaggregated"
 then ok "P/D reports cost per pool"; else not_ok "P/D reports cost per pool" "$tmp/pd-disaggregated"; fi
 
+run heterogeneous
+for pool in chat long batch; do
+    if grep -q "^  $pool " "$tmp/heterogeneous"; then ok "heterogeneous fleet: pool $pool in header and cost table"
+    else not_ok "heterogeneous fleet: pool $pool" "$tmp/heterogeneous"; fi
+done
+expect "heterogeneous fleet: every request served" 'a == 3000 && b == 0' \
+    "$(awk '$1 == "requests" { print $2 }' "$tmp/heterogeneous")" \
+    "$(awk '$1 == "requests" { print $4 }' "$tmp/heterogeneous")"
+
 echo "1..$n"
