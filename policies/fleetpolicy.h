@@ -274,6 +274,10 @@ const char *const *fp_plugin_types(void);
 
 /* Frees a policy; accepts NULL. */
 void fp_policy_free(fp_policy *p);
+/* Whether the policy has a precise prefix index (precise-prefix-cache-producer or
+   -scorer): only then do KV events and fp_request.block_keys matter, so a caller may
+   skip computing them otherwise. */
+bool fp_policy_uses_block_keys(const fp_policy *p);
 
 /* ------------------------------------------------------------------ helpers */
 

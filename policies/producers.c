@@ -332,6 +332,15 @@ const fp__ops fp__ops_precise_scorer = {
     .score = precise_score, .forget = precise_forget,
 };
 
+bool fp_policy_uses_block_keys(const fp_policy *p)
+{
+    for (size_t i = 0; i < p->nplugins; i++)
+        if (p->plugins[i]->ops == &fp__ops_precise_producer ||
+            p->plugins[i]->ops == &fp__ops_precise_scorer)
+            return true;
+    return false;
+}
+
 int fp__kv_event(fp_policy *p, int what, uint32_t ep, const uint64_t *keys, size_t n,
                  unsigned tier)
 {

@@ -334,6 +334,7 @@ static void test_prefix_cache_scorer(void **state)
     (void)state;
     fp_policy *p = with_scorer("{name: s, type: prefix-cache-scorer}");
     uint32_t a = add_ep(p, "a", NULL, 0, 0, 0), b = add_ep(p, "b", NULL, 0, 0, 0);
+    assert_false(fp_policy_uses_block_keys(p));
     req_buf q;
     /* 320 tokens of content 1: five 64-token blocks (block size 16 raised to 64) */
     fp_request *learn = mkreq(&q, "a", 1, 320, 0, 0);
@@ -492,6 +493,7 @@ static void test_precise_producer(void **state)
                         "{prefixMatchInfoProducerName: precise-prefix-cache-producer}}\n"
                         "schedulingProfiles:\n- {name: x, plugins: [{pluginRef: s}]}\n");
     uint32_t a = add_ep(p, "a", NULL, 0, 0, 0), b = add_ep(p, "b", NULL, 0, 0, 0);
+    assert_true(fp_policy_uses_block_keys(p));
     req_buf q;
     fp_request *r = mkreq(&q, NULL, 1, 64, 0, 0);
     uint64_t k[4];

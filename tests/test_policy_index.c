@@ -145,8 +145,8 @@ static void test_approx_vs_naive(void **state)
     }
 }
 
-/* Many touches of a few hashes: the touch rings fill with stale entries and compact. */
-static void test_approx_ring_compaction(void **state)
+/* Many touches of a few hashes in a small LRU: constant reordering and eviction. */
+static void test_approx_repeated_touches(void **state)
 {
     (void)state;
     fp__approx *ix = fp__approx_new();
@@ -421,7 +421,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_approx_vs_naive),
-        cmocka_unit_test(test_approx_ring_compaction),
+        cmocka_unit_test(test_approx_repeated_touches),
         cmocka_unit_test(test_approx_growth),
         cmocka_unit_test(test_approx_greedy_any_holder),
         cmocka_unit_test(test_precise_vs_naive),
