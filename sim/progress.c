@@ -3,12 +3,14 @@
  *
  * Drawn with a carriage return and an erase-to-end-of-line escape on one line, as
  * curl and wget do; no curses (the bar is one line, and a dependency for it would be
- * heavier than the bar). Width is fixed to fit an 80-column terminal.
+ * heavier than the bar). The line is cut to the terminal's width: a line that wraps
+ * cannot be redrawn in place.
  */
 #include "progress.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,7 +101,11 @@ void fs_progress_update(fs_progress *p, uint64_t done, const char *detail)
     if (p->drawn && t - p->last < REDRAW_S)
         return;
     char line[160];
+    struct winsize ws;
     fs_progress_format(p, done, detail, t - p->start, line, sizeof line);
+    if (ioctl(fileno(p->f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 &&
+        ws.ws_col - 1 < (int)sizeof line)
+        line[ws.ws_col - 1] = '\0';
     fprintf(p->f, "\r%s\033[K", line);
     fflush(p->f);
     p->last = t;

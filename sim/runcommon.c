@@ -125,7 +125,7 @@ static void on_sample(void *ctx, const fs_replica_sample *s)
 static void on_progress(void *ctx, fs_ns now, uint64_t completed, uint64_t in_flight)
 {
     char detail[64];
-    snprintf(detail, sizeof detail, "%.0f s simulated, %" PRIu64 " in flight",
+    snprintf(detail, sizeof detail, "t=%.0f s, %" PRIu64 " in flight",
              (double)now / 1e9, in_flight);
     fs_progress_update(((watch *)ctx)->bar, completed, detail);
 }
