@@ -14,6 +14,8 @@ FLEETSIM_DATADIR=${FLEETSIM_DATADIR:-$srcdir/models}
 export FLEETSIM_DATADIR
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
+FLEETSIM_DB="$tmp/fleetsim.db"   # runs store their results here, not in the tree
+export FLEETSIM_DB
 
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
