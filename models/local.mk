@@ -15,7 +15,10 @@ dist_catalog_DATA = models/catalog/accelerators.yaml models/catalog/llms.yaml \
 
 # Fitted latency coefficients (fleetsim calibrate's output; see models/fits/README.md).
 fitsdir = $(pkgdatadir)/fits
-dist_fits_DATA =
+dist_fits_DATA = models/fits/vidur-h100.yaml models/fits/vidur-a100.yaml \
+	models/fits/distserve-a100.yaml
+fitsimporteddir = $(fitsdir)/imported
+dist_fitsimported_DATA = models/fits/imported/distserve-a100.yaml
 EXTRA_DIST += models/fits/README.md
 
 
