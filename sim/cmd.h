@@ -25,5 +25,7 @@ extern const fs_cmd fs_cmd_results;
 extern const fs_cmd fs_cmd_plot;
 extern const fs_cmd fs_cmd_report;
 extern const fs_cmd fs_cmd_trace;
+extern const fs_cmd fs_cmd_calibrate;
+extern const fs_cmd fs_cmd_validate;
 
 #endif
