@@ -13,6 +13,7 @@
 
 #include "cluster.h"
 #include "cmd.h"
+#include "replicate.h"
 #include "runcommon.h"
 
 static void usage(FILE *f)
@@ -27,6 +28,8 @@ static void usage(FILE *f)
             "  --check         exit 1 when an SLO percentile target is missed\n"
             "  --requests N    simulate only the first N requests of the workload\n"
             "  --catalog DIR   read accelerators and LLMs from DIR (default: bundled)\n"
+            "  --replications N  run N seeds (seed, seed+1, ...) and print every figure's\n"
+            "                  mean with a 95 %% confidence interval (nothing is stored)\n"
             FS_RUN_STORE_HELP
             "  -h, --help      show this help\n\n"
             "The run is stored in a results database (see `fleetsim results --help`).\n"
@@ -57,11 +60,13 @@ static int run(int argc, char **argv)
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'}, {"check", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'}, FS_RUN_LONG_OPTS,
+        {"replications", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     fs_run_opts ro = {0};
     bool json = false, check = false;
     int c;
+    long reps = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'j')
             json = true;
@@ -69,11 +74,16 @@ static int run(int argc, char **argv)
             check = true;
         else if (c == 'h')
             return usage(stdout), FS_EXIT_OK;
-        else if (fs_run_opt(&ro, c, optarg, "run") != 0)
+        else if (c == 'R' && ((reps = strtol(optarg, NULL, 10)) < 1 || reps > 100000))
+            return fprintf(stderr, "fleetsim run: --replications expects 1..100000\n"),
+                   FS_EXIT_USAGE;
+        else if (c != 'R' && fs_run_opt(&ro, c, optarg, "run") != 0)
             return usage(stderr), FS_EXIT_USAGE;
     }
     if (optind != argc - 1)
         return usage(stderr), FS_EXIT_USAGE;
+    if (reps > 0)
+        return fs_replicate_cmd("run", argv[optind], &ro, (int)reps, json);
     fs_scenario sc;
     fs_run_result res;
     if (fs_load_and_run("run", argv[optind], &ro, &sc, &res) != 0)
