@@ -120,8 +120,11 @@ typedef struct fp_request {
     uint64_t session;            /* simulator session id, 0 = none: the session-id
                                     strategy's key when its header is absent */
     double slo_ttft_ms;          /* x-llm-d-slo-ttft-ms; 0 = none */
-    double slo_tpot_ms;          /* x-llm-d-slo-tpot-ms; 0 = none */
-    const char *request_class;   /* workload class name, NULL = none (informational) */
+    double slo_tpot_ms;          /* x-llm-d-slo-tpot-ms; 0 = none (no built-in plugin
+                                    reads the SLOs yet; carried for SLO-aware ones) */
+    const char *request_class;   /* workload class name, NULL = none (informational:
+                                    route classes with headers, e.g. EPP-Profile for
+                                    header-profile-handler, or with separate policies) */
     bool multimodal;             /* has image/audio/video content (encode decider) */
 } fp_request;
 
