@@ -1,6 +1,7 @@
 /*
  * fp_plugins.h: the operations tables of every built-in plugin type, collected into the
- * registry (registry.c). Internal to libfleetpolicy.
+ * registry (registry.c). Internal to libfleetpolicy; the tables are const and live for
+ * the whole program, plugin instances own their `self` (see fp_internal.h).
  */
 #ifndef FP_PLUGINS_H
 #define FP_PLUGINS_H
