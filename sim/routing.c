@@ -27,6 +27,7 @@ _Static_assert(sizeof(fp_segment) == sizeof(ft_segment) &&
 typedef struct group {
     uint64_t pool_mask;
     fp_policy *policy;
+    bool wants_keys;         /* has a precise prefix index: give it engine block keys */
     uint32_t *rep_ep;        /* replica -> endpoint id, NO_EP when not a member */
     int *ep_rep;             /* endpoint id -> replica */
 } group;
@@ -94,6 +95,8 @@ static int group_init(fs_routing *rt, group *g, uint64_t pool_mask, char **err)
     if (!g->rep_ep || !g->ep_rep)
         return fail(err, fu_asprintf("out of memory"), -ENOMEM);
     int rc = load_policy(rt->sc, &g->policy, err);
+    if (rc == 0)
+        g->wants_keys = fp_policy_uses_block_keys(g->policy);
     for (int i = 0; rc == 0 && i < rt->n; i++) {
         g->rep_ep[i] = NO_EP;
         if (pool_mask & (UINT64_C(1) << rt->t[i].pool))
@@ -213,7 +216,10 @@ int fs_routing_pick(fs_routing *rt, uint64_t id, const ft_request *req, fs_ns no
         .max_tokens = req->output_tokens, .session = req->session,
         .block_keys = rt->keys, .block_keys_size = bs,
     };
-    fr.nblock_keys = block_keys(rt, req, bs);
+    if (g->wants_keys)
+        fr.nblock_keys = block_keys(rt, req, bs);
+    else
+        fr.block_keys = NULL;
     fp_result res;
     int rc = fp_pick(g->policy, &fr, now, &rt->rng, &res, NULL);
     if (rc)
@@ -255,14 +261,14 @@ void fs_routing_refresh(fs_routing *rt, fs_ns now)
 void fs_routing_kv_stored(fs_routing *rt, int rep, uint64_t hash)
 {
     for (int i = 0; i < rt->ngroups; i++)
-        if (rt->groups[i].rep_ep[rep] != NO_EP)
+        if (rt->groups[i].wants_keys && rt->groups[i].rep_ep[rep] != NO_EP)
             fp_kv_stored(rt->groups[i].policy, rt->groups[i].rep_ep[rep], &hash, 1, FP_TIER_GPU);
 }
 
 void fs_routing_kv_removed(fs_routing *rt, int rep, uint64_t hash)
 {
     for (int i = 0; i < rt->ngroups; i++)
-        if (rt->groups[i].rep_ep[rep] != NO_EP)
+        if (rt->groups[i].wants_keys && rt->groups[i].rep_ep[rep] != NO_EP)
             fp_kv_removed(rt->groups[i].policy, rt->groups[i].rep_ep[rep], &hash, 1,
                           FP_TIER_GPU);
 }
