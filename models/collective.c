@@ -17,7 +17,8 @@
  * ring factor is used only to extrapolate to worker counts that were not measured.
  *
  * Workload: fits are made once (calibrate); fm_coll_time() is called at replica
- * creation and per KV transfer, O(number of fits).
+ * creation, O(number of fits). fm_fits_kv_link() gives the cluster's P/D KV links
+ * their fitted send/recv bandwidth and latency, once per replica.
  */
 #include "fm_fit.h"
 
@@ -196,4 +197,25 @@ int fm_coll_fit_rows(const fm_coll_row *rows, size_t n, fm_collectives *out,
         coll_quality(rows, n, &c, first, q);
     *out = c;
     return 0;
+}
+
+int fm_fits_kv_link(const char *params, const char *accel, bool in_node, double *bw,
+                    double *latency, char **err)
+{
+    fm_fits *f;
+    int rc = fm_fits_load(params, &f, err);
+    if (rc)
+        return rc;
+    const fm_collectives *c = fm_fits_coll(f, accel);
+    double t0 = fm_coll_time(c, FM_COLL_SEND_RECV, 2, in_node, 0), probe = 1 << 20;
+    double slope = t0 >= 0 ? (fm_coll_time(c, FM_COLL_SEND_RECV, 2, in_node, probe) - t0) / probe
+                           : 0;
+    rc = 1;
+    if (t0 >= 0 && slope > 0) {
+        *bw = 1 / slope;
+        *latency = t0;
+        rc = 0;
+    }
+    fm_fits_free(f);
+    return rc;
 }

@@ -261,6 +261,15 @@ const fm_fit_entry *fm_fits_find(const fm_fits *f, unsigned forms, const char *a
 int fm_fits_lookup(const char *params, unsigned forms, const char *what, const fm_accel *a,
                    const fm_llm *m, int tp, fm_fits **fits, const fm_fit_entry **e,
                    char **err);
+/*
+ * The link a P/D KV transfer takes between two replicas on accelerator `accel`, from
+ * the fitted point-to-point send/recv of the fit file `params`: its bandwidth
+ * (bytes/s) and latency (s), within a node (in_node) or across nodes. 0 with both
+ * written; 1 when the file has no such fit (outputs untouched: keep the data sheet's);
+ * negative errno with *err (may be NULL) when the file cannot be read.
+ */
+int fm_fits_kv_link(const char *params, const char *accel, bool in_node, double *bw,
+                    double *latency, char **err);
 /* The collectives of accel, NULL when none. */
 const fm_collectives *fm_fits_coll(const fm_fits *f, const char *accel);
 /* Writes the set as a fit file (YAML, with `comment` lines on top); -EIO. */

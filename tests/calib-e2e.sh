@@ -67,6 +67,10 @@ sed -i -e 's/^accelerator: H100-SXM/accelerator: A100-80GB/' "$tmp/sc.yaml"
 printf 'latency_model: fitted\nlatency_params: steps.yaml\n' >>"$tmp/sc.yaml"
 expect "run with latency_params" 0 "$FLEETSIM" run --no-db --requests 50 "$tmp/sc.yaml"
 has "runs the fitted model" "latency model fitted"
+cp "$tmp/out" "$tmp/with-params"
+sed -e '/^latency_params:/d' "$tmp/sc.yaml" >"$tmp/sc-bundled.yaml"
+"$FLEETSIM" run --no-db --requests 50 "$tmp/sc-bundled.yaml" >"$tmp/bundled" 2>&1
+if ! cmp -s "$tmp/with-params" "$tmp/bundled"; then ok "latency_params changes the prediction"; else not_ok "latency_params changes the prediction" "$tmp/bundled"; fi
 printf 'latency_params: nowhere.yaml\n' >>"$tmp/sc.yaml"
 sed -i -e '/^latency_params: steps.yaml/d' "$tmp/sc.yaml"
 expect "missing fit file exits 2" 2 "$FLEETSIM" run --no-db "$tmp/sc.yaml"

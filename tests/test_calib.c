@@ -254,6 +254,25 @@ static void test_coll_fit_recovers(void **state)
 }
 
 /* The roofline takes fitted all-reduces from a fit file; without collectives it is unchanged. */
+/* P/D KV links take fitted send/recv; a file without it leaves the data sheet's. */
+static void test_kv_link(void **state)
+{
+    char *path = temp_file("collectives:\n  - accelerator: H100-SXM\n    send_recv:\n"
+                           "      - {workers: 2, devices_per_node: 1, latency_us: 20, "
+                           "gb_per_s: 40}\n");
+    double bw = 1, lat = 1;
+    assert_int_equal(fm_fits_kv_link(path, "H100-SXM", false, &bw, &lat, NULL), 0);
+    assert_true(rel(bw, 40e9) < 1e-6 && rel(lat, 20e-6) < 1e-6);
+    bw = lat = 1;
+    assert_int_equal(fm_fits_kv_link(path, "H100-SXM", true, &bw, &lat, NULL), 1);
+    assert_int_equal(fm_fits_kv_link(path, "A100-80GB", false, &bw, &lat, NULL), 1);
+    assert_true(bw == 1 && lat == 1);
+    char *err = NULL;
+    assert_int_equal(fm_fits_kv_link("/nonexistent.yaml", "X", true, &bw, &lat, &err), -ENOENT);
+    free(err);
+    unlink(path);
+}
+
 static void test_roofline_uses_fitted_comm(void **state)
 {
     char *path = temp_file("collectives:\n  - accelerator: H100-SXM\n    all_reduce:\n"
@@ -647,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_scaled_fit_recovers),
         cmocka_unit_test(test_coll_time),
         cmocka_unit_test(test_coll_fit_recovers),
+        cmocka_unit_test(test_kv_link),
         cmocka_unit_test(test_roofline_uses_fitted_comm),
         cmocka_unit_test(test_fits_roundtrip),
         cmocka_unit_test(test_fits_errors),
