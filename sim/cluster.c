@@ -31,6 +31,7 @@
 
 #include "engine.h"
 #include "evq.h"
+#include "fm_fit.h"
 #include "fm_latency.h"
 #include "fu_yaml.h"
 #include "kvlink.h"
@@ -573,13 +574,20 @@ int fs_cluster_size_pool_kv(const fs_scenario *sc, int pool, fm_kv_sizing *out, 
     return size_pool_kv(sc, &sc->pools[pool], out, err);
 }
 
+/* The data sheet's links, or fitted send/recv when the pool's fit file has them. */
 static int links_new(replica *rep, const fs_pool *p)
 {
     const fm_accel *a = &p->accel;
-    rep->intra.kv = fs_kvlink_new(a->intra_bw * a->eff_comm);
-    rep->scaleout.kv = fs_kvlink_new(a->scaleout_bw * a->eff_comm);
-    rep->intra.latency = (fs_ns)llround(a->intra_lat * 1e9);
-    rep->scaleout.latency = (fs_ns)llround(a->scaleout_lat * 1e9);
+    double bw_in = a->intra_bw * a->eff_comm, bw_out = a->scaleout_bw * a->eff_comm;
+    double lat_in = a->intra_lat, lat_out = a->scaleout_lat;
+    if (p->latency_params[0]) {
+        fm_fits_kv_link(p->latency_params, a->name, true, &bw_in, &lat_in, NULL);
+        fm_fits_kv_link(p->latency_params, a->name, false, &bw_out, &lat_out, NULL);
+    }
+    rep->intra.kv = fs_kvlink_new(bw_in);
+    rep->scaleout.kv = fs_kvlink_new(bw_out);
+    rep->intra.latency = (fs_ns)llround(lat_in * 1e9);
+    rep->scaleout.latency = (fs_ns)llround(lat_out * 1e9);
     return rep->intra.kv && rep->scaleout.kv ? 0 : -ENOMEM;
 }
 
@@ -596,7 +604,8 @@ static int replica_new(cluster *cl, replica *rep, int pool, int node, char **err
     rep->cl = cl;
     int rc = fs_engine_new(&ec, &obs, &rep->engine, err);
     if (rc == 0)
-        rc = fm_latency_new(p->latency_model, &p->accel, &cl->sc->llm, p->tp, &rep->latency, err);
+        rc = fm_latency_new_with(p->latency_model, &p->accel, &cl->sc->llm, p->tp,
+                                 p->latency_params, &rep->latency, err);
     if (rc == 0 && links_new(rep, p) < 0)
         rc = oom(err);
     cl->targets[rep->index] = (fs_route_target){pool, rep->engine};
