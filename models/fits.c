@@ -23,8 +23,10 @@
  */
 #include "fm_fit.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +46,16 @@ static int fail(char **err, char *msg, int rc)
 
 /* --- the set --- */
 
-fm_fits *fm_fits_new(void) { return calloc(1, sizeof(fm_fits)); }
+fm_fits *fm_fits_new(void)
+{
+    fm_fits *f = calloc(1, sizeof(fm_fits));
+    if (f)
+        f->refs = 1;
+    return f;
+}
+
+/* Guards the load cache and every set's reference count. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void entry_free(fm_fit_entry *e)
 {
@@ -55,6 +66,11 @@ static void entry_free(fm_fit_entry *e)
 void fm_fits_free(fm_fits *f)
 {
     if (!f)
+        return;
+    pthread_mutex_lock(&lock);
+    int left = --f->refs;
+    pthread_mutex_unlock(&lock);
+    if (left > 0)
         return;
     for (size_t i = 0; i < f->n; i++)
         entry_free(&f->e[i]);
@@ -86,6 +102,7 @@ static double *dup_doubles(const double *v, size_t n)
 
 int fm_fits_add(fm_fits *f, const fm_fit_entry *e)
 {
+    assert(!f->shared);
     if (grow((void **)&f->e, f->n, &f->cap, sizeof *f->e))
         return -ENOMEM;
     fm_fit_entry c = *e;
@@ -113,6 +130,7 @@ static void merge_fit(fm_collectives *dst, const fm_coll_fit *fit)
 
 int fm_fits_add_coll(fm_fits *f, const fm_collectives *c)
 {
+    assert(!f->shared);
     for (size_t i = 0; i < f->ncoll; i++)
         if (strcasecmp(f->coll[i].accel, c->accel) == 0) {
             for (size_t j = 0; j < c->n; j++)
@@ -492,22 +510,111 @@ static int load_dir(const char *dir, fm_fits *f, char **err)
     return rc;
 }
 
+static int load_uncached(const char *path, const struct stat *st, fm_fits **out, char **err)
+{
+    fm_fits *f = fm_fits_new();
+    if (!f)
+        return fail(err, fu_asprintf("out of memory"), -ENOMEM);
+    int rc = S_ISDIR(st->st_mode) ? load_dir(path, f, err) : load_file(path, f, err);
+    if (rc) {
+        fm_fits_free(f);
+        return rc;
+    }
+    f->shared = true;
+    *out = f;
+    return 0;
+}
+
+/* --- the load cache --- */
+
+#define CACHE_SLOTS 4
+
+static struct {
+    char *key;
+    fm_fits *f;
+} cache[CACHE_SLOTS];
+static unsigned cache_next;
+
+static void key_of_file(FILE *k, const char *path, const struct stat *st)
+{
+    fprintf(k, "%s:%llu:%lld:%lld.%09ld\n", path, (unsigned long long)st->st_ino,
+            (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+}
+
+/* Path, inode, size and mtime of the file, or of the directory and each *.yaml in it. */
+static char *cache_key(const char *path, const struct stat *st)
+{
+    char *key = NULL;
+    size_t len = 0;
+    FILE *k = open_memstream(&key, &len);
+    if (!k)
+        return NULL;
+    key_of_file(k, path, st);
+    struct dirent **names = NULL;
+    int n = S_ISDIR(st->st_mode) ? scandir(path, &names, yaml_filter, alphasort) : 0;
+    for (int i = 0; i < n; i++) {
+        char *p = fu_asprintf("%s/%s", path, names[i]->d_name);
+        struct stat fs;
+        if (p && stat(p, &fs) == 0)
+            key_of_file(k, p, &fs);
+        free(p);
+        free(names[i]);
+    }
+    free(names);
+    fclose(k);
+    return key;
+}
+
+/* A reference to the cached set with this key, or NULL. */
+static fm_fits *cache_get(const char *key)
+{
+    fm_fits *f = NULL;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < CACHE_SLOTS && !f; i++)
+        if (cache[i].key && strcmp(cache[i].key, key) == 0) {
+            f = cache[i].f;
+            f->refs++;
+        }
+    pthread_mutex_unlock(&lock);
+    return f;
+}
+
+/* Keeps a reference to f under key (taking key), dropping the oldest entry. */
+static void cache_put(char *key, fm_fits *f)
+{
+    pthread_mutex_lock(&lock);
+    unsigned slot = cache_next++ % CACHE_SLOTS;
+    char *old_key = cache[slot].key;
+    fm_fits *old = cache[slot].f;
+    cache[slot].key = key;
+    cache[slot].f = f;
+    f->refs++;
+    pthread_mutex_unlock(&lock);
+    free(old_key);
+    fm_fits_free(old);
+}
+
 int fm_fits_load(const char *path, fm_fits **out, char **err)
 {
     struct stat st;
     if (stat(path, &st) != 0)
         return fail(err, fu_asprintf("%s: cannot open fit file: %s", path, strerror(errno)),
                     errno == ENOENT ? -ENOENT : -EIO);
-    fm_fits *f = fm_fits_new();
-    if (!f)
-        return fail(err, fu_asprintf("out of memory"), -ENOMEM);
-    int rc = S_ISDIR(st.st_mode) ? load_dir(path, f, err) : load_file(path, f, err);
-    if (rc) {
-        fm_fits_free(f);
-        return rc;
+    char *key = cache_key(path, &st);
+    fm_fits *f = key ? cache_get(key) : NULL;
+    if (f) {
+        free(key);
+        *out = f;
+        return 0;
     }
-    *out = f;
-    return 0;
+    int rc = load_uncached(path, &st, &f, err);
+    if (rc == 0 && key)
+        cache_put(key, f);
+    else
+        free(key);
+    if (rc == 0)
+        *out = f;
+    return rc;
 }
 
 const char *fm_default_fits_dir(void)

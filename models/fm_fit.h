@@ -230,18 +230,26 @@ typedef struct fm_fits {
     size_t n, cap;
     fm_collectives *coll;
     size_t ncoll, capcoll;
+    int refs;                       /* private: references (fm_fits_load shares sets) */
+    bool shared;                    /* private: loaded, so read-only */
 } fm_fits;
 
 /* An empty set; NULL when out of memory. */
 fm_fits *fm_fits_new(void);
 /*
- * Loads a fit file, or every *.yaml file of a directory in name order, into a new set.
- * Unknown keys, missing fields, out-of-range numbers and a profile whose tokens are
- * not ascending are errors naming file:line:column.
+ * Loads a fit file, or every *.yaml file of a directory in name order. Unknown keys,
+ * missing fields, out-of-range numbers and a profile whose tokens are not ascending
+ * are errors naming file:line:column. The set is read-only and shared: every replica
+ * of a fleet asks for the same file, so the last few sets loaded are kept (keyed by
+ * path, inode, size and modification time of every file read, so an edited file is
+ * read again) and handed out with a reference that fm_fits_free() drops. Thread-safe.
  */
 int fm_fits_load(const char *path, fm_fits **out, char **err);
+/* Drops a reference (frees a set from fm_fits_new, or a loaded one no longer shared);
+ * accepts NULL. */
 void fm_fits_free(fm_fits *f);
-/* Deep-copies e (its profile arrays too) / c into the set; -ENOMEM. A collectives
+/* Deep-copies e (its profile arrays too) / c into a set from fm_fits_new (a loaded set
+ * is read-only: asserted); -ENOMEM. A collectives
  * entry for an accelerator already present replaces its fits of the same kind,
  * workers and placement and adds the others. */
 int fm_fits_add(fm_fits *f, const fm_fit_entry *e);

@@ -389,6 +389,32 @@ static void test_fits_errors(void **state)
     free(err);
 }
 
+/* Loads are shared while the file is unchanged, and read again once it changes. */
+static void test_fits_cache(void **state)
+{
+    char *path = temp_file("fits:\n  - {accelerator: X, model: Y, tp: 1, form: scaled, "
+                           "coefficients: {step_s: 0.001}}\n");
+    char copy[64];
+    snprintf(copy, sizeof copy, "%s", path);
+    fm_fits *a, *b, *c;
+    assert_int_equal(fm_fits_load(copy, &a, NULL), 0);
+    assert_int_equal(fm_fits_load(copy, &b, NULL), 0);
+    assert_ptr_equal(a, b);
+    FILE *f = fopen(copy, "w");
+    fputs("fits:\n  - {accelerator: X, model: Y, tp: 2, form: scaled, "
+          "coefficients: {step_s: 0.002}}\n  - {accelerator: X, model: Y, tp: 4, "
+          "form: scaled, coefficients: {}}\n", f);
+    fclose(f);
+    assert_int_equal(fm_fits_load(copy, &c, NULL), 0);
+    assert_ptr_not_equal(a, c);
+    assert_int_equal(c->n, 2);
+    assert_int_equal(a->n, 1); /* the old set lives on while referenced */
+    fm_fits_free(a);
+    fm_fits_free(b);
+    fm_fits_free(c);
+    unlink(copy);
+}
+
 /* The fitted model names what a file has when it lacks the replica asked for. */
 static void test_fitted_model_lookup(void **state)
 {
@@ -670,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_roofline_uses_fitted_comm),
         cmocka_unit_test(test_fits_roundtrip),
         cmocka_unit_test(test_fits_errors),
+        cmocka_unit_test(test_fits_cache),
         cmocka_unit_test(test_fitted_model_lookup),
         cmocka_unit_test(test_profile_model),
         cmocka_unit_test(test_batch_parse),
