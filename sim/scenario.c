@@ -613,6 +613,12 @@ static void default_name(fs_scenario *sc, const char *path)
 
 int fs_scenario_load(const char *path, const fm_catalog *cat, fs_scenario *out, char **err)
 {
+    return fs_scenario_load_text(path, NULL, cat, out, err);
+}
+
+int fs_scenario_load_text(const char *path, const char *text, const fm_catalog *cat,
+                          fs_scenario *out, char **err)
+{
     fs_scenario *sc = calloc(1, sizeof *sc);
     fu_yaml *doc = NULL;
     int rc = -ENOMEM;
@@ -625,7 +631,9 @@ int fs_scenario_load(const char *path, const fm_catalog *cat, fs_scenario *out, 
     }
     snprintf(sc->path, sizeof sc->path, "%s", path);
     default_name(sc, path);
-    if (!(sc->text = read_text(path, err)))
+    if (text && !(sc->text = strdup(text)))
+        fail(err, fu_asprintf("%s: out of memory", path));
+    else if (!text && !(sc->text = read_text(path, err)))
         rc = -ENOENT;
     else if ((rc = fu_yaml_load_string(path, sc->text, strlen(sc->text), &doc, err)) == 0) {
         fu_ynode root = fu_yaml_root(doc);

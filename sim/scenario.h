@@ -95,6 +95,13 @@ typedef struct fs_scenario {
  * is left zeroed (nothing to free).
  */
 int fs_scenario_load(const char *path, const fm_catalog *cat, fs_scenario *sc, char **err);
+/*
+ * The same from `text` instead of the file's contents (a scenario with overrides
+ * applied, sim/overrides.h): `path` still names it in messages and anchors its
+ * relative paths, and sc->text is a copy of `text`. `text` NULL reads the file.
+ */
+int fs_scenario_load_text(const char *path, const char *text, const fm_catalog *cat,
+                          fs_scenario *out, char **err);
 /* Releases what fs_scenario_load allocated; accepts a zeroed scenario. */
 void fs_scenario_free(fs_scenario *sc);
 
