@@ -1,0 +1,14 @@
+# sim/plan.mk: build rules of scenario overrides (`run --set`), sweeps, the capacity
+# planner, the hardware scorecard and policy regression, and their tests (included by
+# Makefile.am after sim/local.mk).
+
+libfleetsim_la_SOURCES += sim/overrides.c sim/overrides.h
+libfleetsim_la_CFLAGS += $(YAML_CFLAGS)
+libfleetsim_la_LIBADD += $(YAML_LIBS)
+
+check_PROGRAMS += tests/test_overrides
+tests_test_overrides_SOURCES = tests/test_overrides.c
+tests_test_overrides_CFLAGS = $(TEST_CFLAGS)
+tests_test_overrides_LDADD = $(TEST_LIBS)
+
+EXTRA_DIST += deploy
