@@ -13,6 +13,7 @@
 
 #include "cluster.h"
 #include "cmd.h"
+#include "overrides.h"
 #include "replicate.h"
 #include "runcommon.h"
 
@@ -28,6 +29,8 @@ static void usage(FILE *f)
             "  --check         exit 1 when an SLO percentile target is missed\n"
             "  --requests N    simulate only the first N requests of the workload\n"
             "  --catalog DIR   read accelerators and LLMs from DIR (default: bundled)\n"
+            "  --set PATH=VALUE  override a scenario field before loading (repeatable):\n"
+            "                  workload.arrival.rate=8, pools.0.replicas=4, tp=2\n"
             "  --replications N  run N seeds (seed, seed+1, ...) and print every figure's\n"
             "                  mean with a 95 %% confidence interval (nothing is stored)\n"
             FS_RUN_STORE_HELP
@@ -61,12 +64,15 @@ static int run(int argc, char **argv)
         {"json", no_argument, NULL, 'j'}, {"check", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'}, FS_RUN_LONG_OPTS,
         {"replications", required_argument, NULL, 'R'},
+        {"set", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     fs_run_opts ro = {0};
     bool json = false, check = false;
     int c;
     long reps = 0;
+    const char *sets[64];
+    int nsets = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'j')
             json = true;
@@ -77,17 +83,26 @@ static int run(int argc, char **argv)
         else if (c == 'R' && ((reps = strtol(optarg, NULL, 10)) < 1 || reps > 100000))
             return fprintf(stderr, "fleetsim run: --replications expects 1..100000\n"),
                    FS_EXIT_USAGE;
+        else if (c == 'S' && nsets == 64)
+            return fprintf(stderr, "fleetsim run: at most 64 --set\n"), FS_EXIT_USAGE;
+        else if (c == 'S')
+            sets[nsets++] = optarg;
         else if (c != 'R' && fs_run_opt(&ro, c, optarg, "run") != 0)
             return usage(stderr), FS_EXIT_USAGE;
     }
     if (optind != argc - 1)
         return usage(stderr), FS_EXIT_USAGE;
+    if (reps > 0 && nsets > 0)
+        return fprintf(stderr, "fleetsim run: --set does not combine with --replications\n"),
+               FS_EXIT_USAGE;
     if (reps > 0)
         return fs_replicate_cmd("run", argv[optind], &ro, (int)reps, json);
     fs_scenario sc;
     fs_run_result res;
-    if (fs_load_and_run("run", argv[optind], &ro, &sc, &res) != 0)
+    if (fs_load_scenario_set("run", argv[optind], sets, nsets, &ro, &sc) != 0)
         return FS_EXIT_USAGE;
+    if (fs_run_scenario("run", &sc, &ro, &res, NULL) != 0)
+        return fs_scenario_free(&sc), FS_EXIT_USAGE;
     int rc = json ? print_json(&sc, &res) : (print_text(&sc, &res), 0);
     if (rc == 0 && check && res.summary.slo.set && !res.summary.slo.all_ok)
         rc = FS_EXIT_CHECK;
