@@ -12,3 +12,6 @@ tests_test_overrides_CFLAGS = $(TEST_CFLAGS)
 tests_test_overrides_LDADD = $(TEST_LIBS)
 
 EXTRA_DIST += deploy
+
+fleetsim_SOURCES += sim/cmd_sweep.c
+fleetsim_CFLAGS += $(XXHASH_CFLAGS) $(YAML_CFLAGS)
