@@ -27,5 +27,6 @@ extern const fs_cmd fs_cmd_report;
 extern const fs_cmd fs_cmd_trace;
 extern const fs_cmd fs_cmd_calibrate;
 extern const fs_cmd fs_cmd_validate;
+extern const fs_cmd fs_cmd_sweep;
 
 #endif
