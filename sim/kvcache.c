@@ -25,10 +25,14 @@ typedef struct kv_block {
     uint32_t hashed;
 } kv_block;
 
-/* A slot of the hash index; key and value share a cache line (one miss per probe). */
+/*
+ * A slot of the hash index; key and value share a cache line (one miss per probe).
+ * val is the block index + 1, so 0 is an empty slot and a calloc'd table is empty
+ * without an initialising pass (its pages are only faulted in when first used).
+ */
 typedef struct kv_slot {
     uint64_t key;
-    int32_t val;        /* block index, -1 = empty */
+    int32_t val;
 } kv_slot;
 
 struct fs_kv {
@@ -39,45 +43,67 @@ struct fs_kv {
     fs_kv_hooks hooks;
     kv_slot *slots;     /* the hash index, mask + 1 slots */
     size_t mask;
+    size_t nused;       /* occupied slots: live entries + stale ones */
+    size_t max_used;    /* rebuild once nused exceeds this (3/4 of the slots) */
 };
 
 /* ---------------------------------------------------------------- hash index */
 
+/*
+ * Deletion is lazy. Popping a block does not touch the index: its entry stays behind,
+ * stale, and is recognised as such on lookup because the block it names no longer
+ * carries that hash (it is unhashed, or hashed under another key). Registering a key
+ * overwrites the key's stale entry in place, so the index still holds at most one
+ * entry per key and a probe may stop at the first slot with that key. When live plus
+ * stale entries pass 3/4 of the slots, the index is rebuilt from the hashed blocks
+ * (index_rebuild). Why: with an index of ~1 MiB per replica and 64 replicas, the
+ * eager delete (Knuth's algorithm R on every eviction) cost a cache miss or more per
+ * popped block, the largest single cost of a fleet run; a lookup that validates its
+ * hit reads the block, which a hit then touches anyway. The rebuild costs one
+ * sequential pass over the blocks and one (prefetched) insert per live entry, at
+ * least (3/4 - 1/2) x slots registrations apart. Rejected: tombstones (the same miss
+ * per eviction to write them).
+ */
+
+/* The slot holding hash, or the empty slot where it would go. */
 static size_t index_slot(const fs_kv *kv, uint64_t hash)
 {
     size_t i = (size_t)hash & kv->mask;
-    while (kv->slots[i].val >= 0 && kv->slots[i].key != hash)
+    while (kv->slots[i].val != 0 && kv->slots[i].key != hash)
         i = (i + 1) & kv->mask;
     return i;
 }
 
-int32_t fs_kv_find(const fs_kv *kv, uint64_t hash)
+/* The block the entry in slot i names when it is live (that block carries its key), else -1. */
+static int32_t slot_live(const fs_kv *kv, size_t i)
 {
-    return kv->slots[index_slot(kv, hash)].val;
+    int32_t v = kv->slots[i].val - 1;
+    if (v < 0)
+        return -1;
+    const kv_block *blk = &kv->b[v];
+    return blk->hashed && blk->hash == kv->slots[i].key ? v : -1;
 }
 
-/*
- * Removes the entry in slot i and shifts later entries of the cluster back into the
- * hole when their home bucket allows it (Knuth's algorithm R), so no tombstones.
- */
-static void index_delete(fs_kv *kv, size_t i)
+int32_t fs_kv_find(const fs_kv *kv, uint64_t hash)
 {
-    kv_slot *s = kv->slots;
-    size_t j = i;
-    for (;;) {
-        s[i].val = -1;
-        for (;;) {
-            j = (j + 1) & kv->mask;
-            if (s[j].val < 0)
-                return;
-            size_t home = (size_t)s[j].key & kv->mask;
-            /* keep j where it is if its home lies cyclically in (i, j] */
-            if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
-                continue;
-            break;
-        }
-        s[i] = s[j];
-        i = j;
+    return slot_live(kv, index_slot(kv, hash));
+}
+
+/* Empties the index and re-enters every hashed block, prefetching slots a few blocks ahead. */
+static void index_rebuild(fs_kv *kv)
+{
+    enum { AHEAD = 8 };
+    memset(kv->slots, 0, (kv->mask + 1) * sizeof *kv->slots);
+    kv->nused = 0;
+    for (int32_t i = 0; i < kv->n; i++) {
+        if (i + AHEAD < kv->n && kv->b[i + AHEAD].hashed)
+            __builtin_prefetch(&kv->slots[(size_t)kv->b[i + AHEAD].hash & kv->mask], 1);
+        if (!kv->b[i].hashed)
+            continue;
+        size_t s = index_slot(kv, kv->b[i].hash);
+        assert(kv->slots[s].val == 0);
+        kv->slots[s] = (kv_slot){ kv->b[i].hash, i + 1 };
+        kv->nused++;
     }
 }
 
@@ -122,14 +148,13 @@ int fs_kv_new(int64_t num_blocks, const fs_kv_hooks *hooks, fs_kv **out)
         return -ENOMEM;
     size_t cap = index_capacity(num_blocks);
     kv->b = calloc((size_t)num_blocks + 1, sizeof *kv->b);
-    kv->slots = malloc(cap * sizeof *kv->slots);
+    kv->slots = calloc(cap, sizeof *kv->slots);
     if (!kv->b || !kv->slots) {
         fs_kv_free(kv);
         return -ENOMEM;
     }
-    for (size_t i = 0; i < cap; i++)
-        kv->slots[i] = (kv_slot){ 0, -1 };
     kv->mask = cap - 1;
+    kv->max_used = cap / 4 * 3;
     kv->n = (int32_t)num_blocks;
     kv->b[kv->n].prev = kv->b[kv->n].next = kv->n;
     for (int32_t i = 0; i < kv->n; i++)
@@ -191,15 +216,12 @@ void fs_kv_touch(fs_kv *kv, int32_t b)
         queue_unlink(kv, b);
 }
 
-/* Drops the hash block b carries, if any (its index entry and the flag). */
+/* Drops the hash block b carries, if any: its index entry goes stale. */
 static void drop_hash(fs_kv *kv, int32_t b)
 {
     kv_block *blk = &kv->b[b];
     if (!blk->hashed)
         return;
-    size_t slot = index_slot(kv, blk->hash);
-    assert(kv->slots[slot].val == b);
-    index_delete(kv, slot);
     blk->hashed = 0;
     kv->ncached--;
     if (kv->hooks.removed)
@@ -208,10 +230,11 @@ static void drop_hash(fs_kv *kv, int32_t b)
 
 /*
  * Starts loading the index slot of hash. Once the pool outgrows the caches, every
- * probe of a block's life (store, evict) misses; issuing the load one operation ahead
- * overlaps it with the previous operation's misses. Measured: a few percent at 20,000
- * blocks. Larger pools stay memory-bound (about half the speed at 400,000 blocks).
- * Tried and dropped: 2 MiB transparent huge pages for the big arrays (no gain here).
+ * probe of a block's life (store, lookup) misses; issuing the load a few operations
+ * ahead overlaps it with the previous operations' misses. Measured: a few percent at
+ * 20,000 blocks. Larger pools stay memory-bound (about half the speed at 400,000
+ * blocks). Tried and dropped: 2 MiB transparent huge pages for the big arrays (no gain
+ * here).
  */
 static void index_prefetch(const fs_kv *kv, uint64_t hash)
 {
@@ -225,9 +248,9 @@ int32_t fs_kv_pop(fs_kv *kv)
     queue_unlink(kv, b);
     drop_hash(kv, b);
     kv->b[b].ref = 1;
-    const kv_block *head = &kv->b[kv->b[kv->n].next];   /* the sentinel when empty */
-    if (head->hashed)
-        index_prefetch(kv, head->hash);   /* the next pop drops that hash */
+    /* The new head is in cache (its prev was just written); the next pop unlinks it
+     * and writes its successor, so start loading that one now. */
+    __builtin_prefetch(&kv->b[kv->b[kv->b[kv->n].next].next], 1);
     return b;
 }
 
@@ -245,22 +268,32 @@ bool fs_kv_cache(fs_kv *kv, int32_t b, uint64_t hash)
 {
     assert(b >= 0 && b < kv->n && kv->b[b].ref > 0 && !kv->b[b].hashed);
     size_t slot = index_slot(kv, hash);
-    if (kv->slots[slot].val >= 0)
+    if (kv->slots[slot].val == 0) {
+        kv->slots[slot] = (kv_slot){ hash, b + 1 };
+        kv->nused++;
+    } else if (slot_live(kv, slot) >= 0) {
         return false;
-    kv->slots[slot] = (kv_slot){ hash, b };
+    } else {
+        kv->slots[slot].val = b + 1;   /* the key's stale entry, reused in place */
+    }
     kv->b[b].hash = hash;
     kv->b[b].hashed = 1;
     kv->ncached++;
     if (kv->hooks.stored)
         kv->hooks.stored(kv->hooks.ctx, hash);
+    if (kv->nused > kv->max_used)
+        index_rebuild(kv);
     return true;
 }
 
 void fs_kv_cache_run(fs_kv *kv, const int32_t *blocks, const uint64_t *hashes, size_t n)
 {
+    enum { AHEAD = 4 };
+    for (size_t i = 0; i < n && i < AHEAD; i++)
+        index_prefetch(kv, hashes[i]);
     for (size_t i = 0; i < n; i++) {
-        if (i + 1 < n)
-            index_prefetch(kv, hashes[i + 1]);
+        if (i + AHEAD < n)
+            index_prefetch(kv, hashes[i + AHEAD]);
         fs_kv_cache(kv, blocks[i], hashes[i]);
     }
 }
@@ -298,18 +331,24 @@ static int check_queue(const fs_kv *kv, char **err)
     return 0;
 }
 
-/* The index: entries match their blocks, hashed blocks are indexed, counts agree. */
+/*
+ * The index: live entries match their blocks and each key occurs once, every hashed
+ * block is found, counts agree. Stale entries (naming a block that no longer carries
+ * the key) are allowed; they count towards the occupied slots.
+ */
 static int check_index(const fs_kv *kv, char **err)
 {
-    int64_t entries = 0, hashed = 0;
+    int64_t live = 0, hashed = 0;
+    size_t used = 0;
     for (size_t s = 0; s <= kv->mask; s++) {
-        int32_t v = kv->slots[s].val;
+        int32_t v = kv->slots[s].val - 1;
         if (v < 0)
             continue;
-        entries++;
-        if (v >= kv->n || !kv->b[v].hashed || kv->b[v].hash != kv->slots[s].key)
-            return fail(err, fu_asprintf("index: slot %zu points to block %d that does "
-                                         "not carry its hash", s, (int)v));
+        used++;
+        if (v >= kv->n || index_slot(kv, kv->slots[s].key) != s)
+            return fail(err, fu_asprintf("index: slot %zu names block %d, or its key is "
+                                         "not found there first", s, (int)v));
+        live += slot_live(kv, s) >= 0;
     }
     for (int32_t i = 0; i < kv->n; i++) {
         if (!kv->b[i].hashed)
@@ -318,10 +357,11 @@ static int check_index(const fs_kv *kv, char **err)
         if (fs_kv_find(kv, kv->b[i].hash) != i)
             return fail(err, fu_asprintf("index: hashed block %d is not found", (int)i));
     }
-    if (entries != hashed || hashed != kv->ncached)
-        return fail(err, fu_asprintf("index: %lld entries, %lld hashed blocks, cached "
-                                     "count %lld", (long long)entries, (long long)hashed,
-                                     (long long)kv->ncached));
+    if (live != hashed || hashed != kv->ncached || used != kv->nused)
+        return fail(err, fu_asprintf("index: %lld live entries, %lld hashed blocks, cached "
+                                     "count %lld, %zu slots used (recorded %zu)",
+                                     (long long)live, (long long)hashed,
+                                     (long long)kv->ncached, used, kv->nused));
     return 0;
 }
 

@@ -13,15 +13,16 @@
  *
  * Workload assumed: tens of thousands to a few million blocks, one lookup per full
  * block at admission, and a pop or release every block_size tokens of a sequence, so
- * every operation here is O(1) (release: O(blocks released)) and nothing allocates
- * after fs_kv_new().
+ * every operation here is O(1) (release: O(blocks released); fs_kv_cache amortised)
+ * and nothing allocates after fs_kv_new().
  *
  * The index from hash to block is an open-addressing table with linear probing keyed
  * by the 64-bit chained block hash itself (keys are already uniform hashes, so the low
- * bits are the bucket: no rehash). It holds at most one entry per block and is sized
- * to a power of two >= 2 x num_blocks, so it never grows and probes stay short.
- * Deletion shifts the following cluster back (no tombstones, so a long run never
- * degrades). Rejected: a library map. Of the allowed Debian libraries (GSL, SQLite,
+ * bits are the bucket: no rehash). It is sized to a power of two >= 2 x num_blocks and
+ * never grows. Deletion is lazy: an evicted block's entry stays until its key is
+ * registered again or the table is rebuilt (when live + stale entries pass 3/4 of
+ * it); a lookup validates that the block still carries the key, so eviction costs no
+ * index access (see kvcache.c). Rejected: a library map. Of the allowed Debian libraries (GSL, SQLite,
  * libcsv, libyaml, jansson, xxhash) none offers an in-memory hash map with integer
  * keys; jansson's object is keyed by strings and allocates per entry.
  *
@@ -112,8 +113,9 @@ size_t fs_kv_free_order(const fs_kv *kv, int32_t *out, size_t n);
 
 /*
  * Checks the pool's invariants: the free queue is a well-formed list holding exactly
- * the blocks with ref 0, its length is the free count, every index entry points to a
- * block carrying that hash and every hashed block is indexed. Returns 0, or -EINVAL
+ * the blocks with ref 0, its length is the free count, each key has at most one index
+ * entry, live entries point to a block carrying that hash and every hashed block is
+ * indexed (stale entries are allowed). Returns 0, or -EINVAL
  * with a message in *err (caller frees; err may be NULL), -ENOMEM. O(blocks).
  */
 int fs_kv_check(const fs_kv *kv, char **err);
