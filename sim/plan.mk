@@ -16,3 +16,4 @@ EXTRA_DIST += deploy
 fleetsim_SOURCES += sim/cmd_sweep.c
 fleetsim_CFLAGS += $(XXHASH_CFLAGS) $(YAML_CFLAGS)
 dist_check_SCRIPTS += tests/plan-sweep.sh
+fleetsim_SOURCES += sim/cmd_plan.c
