@@ -28,5 +28,6 @@ extern const fs_cmd fs_cmd_trace;
 extern const fs_cmd fs_cmd_calibrate;
 extern const fs_cmd fs_cmd_validate;
 extern const fs_cmd fs_cmd_sweep;
+extern const fs_cmd fs_cmd_plan;
 
 #endif
