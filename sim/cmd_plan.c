@@ -560,8 +560,9 @@ typedef struct plan_cli {
 static int plan(planner *pl, const plan_cli *cli)
 {
     plan_spec *ps = pl->ps;
+    /* the command line over the spec; a rate over a growth factor */
     double g = cli->growth > 0 ? cli->growth : ps->growth;
-    pl->rate = cli->rate > 0 ? cli->rate : ps->rate;
+    pl->rate = cli->rate > 0 ? cli->rate : cli->growth > 0 ? 0 : ps->rate;
     if (pl->rate <= 0 && g > 0) {
         if (base_rate(pl, &pl->rate) != 0)
             return FS_EXIT_USAGE;

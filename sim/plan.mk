@@ -17,3 +17,4 @@ fleetsim_SOURCES += sim/cmd_sweep.c
 fleetsim_CFLAGS += $(XXHASH_CFLAGS) $(YAML_CFLAGS)
 dist_check_SCRIPTS += tests/plan-sweep.sh
 fleetsim_SOURCES += sim/cmd_plan.c
+dist_check_SCRIPTS += tests/plan.sh
