@@ -16,5 +16,5 @@ EXTRA_DIST += deploy
 fleetsim_SOURCES += sim/cmd_sweep.c
 fleetsim_CFLAGS += $(XXHASH_CFLAGS) $(YAML_CFLAGS)
 dist_check_SCRIPTS += tests/plan-sweep.sh
-fleetsim_SOURCES += sim/cmd_plan.c
+fleetsim_SOURCES += sim/cmd_plan.c sim/plan.c sim/plan.h
 dist_check_SCRIPTS += tests/plan.sh

@@ -1,0 +1,84 @@
+/*
+ * plan.h: the capacity planner's search, shared by `fleetsim plan` and `fleetsim
+ * scorecard`: a plan spec (loaded from YAML or filled in by a caller), its candidate
+ * configurations (accelerator x TP x aggregated or P/D ratio x router), the search for
+ * each candidate's cheapest replica count meeting the SLOs at a target rate (doubling,
+ * then bisection, on the assumption that meeting is monotone in replicas) and its
+ * highest sustainable rate, and the ranking with the cost-latency Pareto front.
+ *
+ * Workload assumed: generator scenarios of a few hundred to a few thousand requests
+ * per run (the spec's `set:` caps workload.requests), tens of candidates, each search
+ * O(log max_replicas) in-memory runs (nothing stored).
+ *
+ * Ownership: a spec's strings point into its YAML document (doc) or, for a spec a
+ * caller fills in, into the caller's storage; `fixed` strings are malloc'd and freed by
+ * fs_plan_spec_free. Errors: 0 or negative errno with a malloc'd message in *err;
+ * fs_plan_search reports on stderr ("fleetsim plan: ...").
+ */
+#ifndef FS_PLAN_H
+#define FS_PLAN_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "fu_yaml.h"
+#include "runcommon.h"
+
+#define MAX_LIST 16
+#define MAX_FIXED 32
+#define MAX_AVAIL 16
+
+typedef struct fs_plan_spec {
+    char name[64];
+    char scenario[PATH_MAX];
+    double rate, growth, attainment, budget;
+    char *fixed[MAX_FIXED];
+    int nfixed;
+    const char *accels[MAX_LIST], *modes[MAX_LIST], *routers[MAX_LIST];
+    int tps[MAX_LIST];
+    int naccels, ntps, nmodes, nrouters;
+    int max_replicas;
+    const char *avail_name[MAX_AVAIL];
+    int avail_n[MAX_AVAIL], navail;
+    fu_yaml *doc;           /* the strings above point into it */
+} fs_plan_spec;
+
+/* One candidate configuration and what the search found. */
+typedef struct fs_plan_cand {
+    const char *accel, *mode, *router;
+    int tp, p, d;           /* p = d = 0: aggregated; else the P/D ratio */
+    int cap;                /* most scale steps allowed (max_replicas, availability) */
+    bool feasible, over_budget;
+    int scale;              /* replicas (aggregated) or k (P/D: k*p + k*d replicas) */
+    int accelerators;
+    double usd_h, usd_mtok, ttft_s, tpot_s, attain, max_rate, headroom;
+    bool pareto;
+    int runs;
+} fs_plan_cand;
+
+/* What a search runs against. */
+typedef struct fs_planner {
+    fs_plan_spec *ps;
+    fs_run_opts ro;
+    double rate;            /* the target */
+    bool max_rate;
+} fs_planner;
+
+/* Loads a plan spec (the format of cmd_plan.c's comment). On failure the spec may hold
+ * partial state: free it with fs_plan_spec_free anyway (accepts a zeroed spec). */
+int fs_plan_spec_load(const char *path, fs_plan_spec *ps, char **err);
+void fs_plan_spec_free(fs_plan_spec *ps);
+/* The candidates of a spec, malloc'd into *out (*n of them); -EINVAL (reported on
+ * stderr) for a bad mode. */
+int fs_plan_make_cands(const fs_plan_spec *ps, fs_plan_cand **out, int *n);
+/* The scenario's own arrival rate with the spec's overrides; -1 (reported) when the
+ * workload is not a generator. */
+int fs_plan_base_rate(const fs_planner *pl, double *out);
+/* Searches one candidate at pl->rate: fills c (feasible, scale, costs, latencies, max
+ * rate when pl->max_rate). 0, or -1 when a run failed (bad input, reported). */
+int fs_plan_search(const fs_planner *pl, fs_plan_cand *c);
+/* Sorts feasible within budget first, then by cost per hour and per token, and marks
+ * the Pareto front (cost per hour against TTFT at the SLO percentile). */
+void fs_plan_rank(fs_plan_cand *cs, int n);
+
+#endif
