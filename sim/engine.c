@@ -501,10 +501,9 @@ static uint32_t lookup_prefix(fs_engine *e, const fs_engine_req *r, uint32_t num
 {
     if (!e->cfg.enable_prefix_caching)
         return 0;
-    uint32_t cap = (num_tokens - 1) / (uint32_t)e->cfg.block_size, k = 0;
+    uint32_t cap = (num_tokens - 1) / (uint32_t)e->cfg.block_size;
     assert(cap <= r->nhashes);
-    for (int32_t b; k < cap && (b = fs_kv_find(e->kv, r->hashes[k])) >= 0; k++)
-        e->hits[k] = b;
+    uint32_t k = (uint32_t)fs_kv_find_run(e->kv, r->hashes, cap, e->hits);
     if (r->preemptions == 0) {
         e->st.prefix_queries += num_tokens;
         e->st.prefix_hits += (uint64_t)k * (uint32_t)e->cfg.block_size;

@@ -89,6 +89,28 @@ int32_t fs_kv_find(const fs_kv *kv, uint64_t hash)
     return slot_live(kv, index_slot(kv, hash));
 }
 
+size_t fs_kv_find_run(const fs_kv *kv, const uint64_t *hashes, size_t n, int32_t *out)
+{
+    enum { SLOT_AHEAD = 8, BLOCK_AHEAD = 4 };
+    for (size_t i = 0; i < n && i < SLOT_AHEAD; i++)
+        __builtin_prefetch(&kv->slots[(size_t)hashes[i] & kv->mask]);
+    size_t k = 0;
+    for (; k < n; k++) {
+        if (k + SLOT_AHEAD < n)
+            __builtin_prefetch(&kv->slots[(size_t)hashes[k + SLOT_AHEAD] & kv->mask]);
+        if (k + BLOCK_AHEAD < n) {   /* the home slot has likely arrived by now */
+            const kv_slot *s = &kv->slots[(size_t)hashes[k + BLOCK_AHEAD] & kv->mask];
+            if (s->val != 0)
+                __builtin_prefetch(&kv->b[s->val - 1]);
+        }
+        int32_t b = fs_kv_find(kv, hashes[k]);
+        if (b < 0)
+            break;
+        out[k] = b;
+    }
+    return k;
+}
+
 /* Empties the index and re-enters every hashed block, prefetching slots a few blocks ahead. */
 static void index_rebuild(fs_kv *kv)
 {

@@ -74,6 +74,12 @@ double fs_kv_usage(const fs_kv *kv);
 
 /* The block registered under hash, or -1. Does not change the block. */
 int32_t fs_kv_find(const fs_kv *kv, uint64_t hash);
+/*
+ * The leading run of hashes[0..n-1] that fs_kv_find() finds, into out[0..k-1]; returns
+ * k. The same as calling fs_kv_find() in order until the first -1, but loads index
+ * slots and blocks a few hashes ahead (a prompt is looked up dozens of blocks at once).
+ */
+size_t fs_kv_find_run(const fs_kv *kv, const uint64_t *hashes, size_t n, int32_t *out);
 /* Reference count of block b. */
 uint32_t fs_kv_ref(const fs_kv *kv, int32_t b);
 /* True when b carries a hash; stores it in *hash (may be NULL). */
