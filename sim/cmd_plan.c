@@ -71,6 +71,8 @@ static json_t *cand_json(const fs_plan_cand *c)
     json_t *o = json_pack("{s:s,s:i,s:s,s:s,s:b}", "accelerator", c->accel, "tp", c->tp,
                           "mode", c->mode, "router", c->router ? c->router : "(scenario)",
                           "feasible", c->feasible);
+    if (o && c->why[0])
+        json_object_set_new(o, "why", json_string(c->why));
     if (!o || !c->feasible)
         return o;
     json_t *more = json_pack("{s:i,s:i,s:f,s:f,s:f,s:f,s:f,s:b,s:b,s:i}",
@@ -110,6 +112,10 @@ static void print_row(int rank, const fs_plan_cand *c)
         snprintf(repl, sizeof repl, "%d", c->scale);
     printf("%4d %s %-12s %3d %-10s %-14s", rank, c->pareto ? "*" : " ", c->accel, c->tp,
            c->mode, c->router ? c->router : "(scenario)");
+    if (!c->feasible && c->why[0]) {
+        printf(" cannot run: %s\n", c->why);
+        return;
+    }
     if (!c->feasible) {
         printf(" no configuration meets the SLOs within %d %s\n", c->cap,
                c->p ? "scale steps" : "replicas");

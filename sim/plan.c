@@ -206,7 +206,8 @@ static int cand_sets(const fs_planner *pl, const fs_plan_cand *c, int scale, dou
     return n;
 }
 
-/* Runs c at scale and rate; 1 meets, 0 misses, -1 error (reported). */
+/* Runs c at scale and rate; 1 meets, 0 misses, -1 bad input (reported), -2 the fleet
+ * cannot run the model (c->why says why). */
 static int try_run(const fs_planner *pl, fs_plan_cand *c, int scale, double rate, fs_summary *out)
 {
     char *sets[MAX_FIXED + 8];
@@ -222,8 +223,9 @@ static int try_run(const fs_planner *pl, fs_plan_cand *c, int scale, double rate
             const fs_slo_result *s = &res.summary.slo;
             rc = (!s->set || s->all_ok) && res.summary.rejected == 0 &&
                  s->attainment >= pl->ps->attainment;
-        } else {
-            fprintf(stderr, "fleetsim plan: %s\n", err ? err : "simulation failed");
+        } else {    /* the fleet cannot run it (weights do not fit): infeasible */
+            snprintf(c->why, sizeof c->why, "%s", err ? err : "simulation failed");
+            rc = -2;
         }
         fs_scenario_free(&sc);
     }
@@ -241,12 +243,12 @@ static int min_scale(const fs_planner *pl, fs_plan_cand *c, fs_summary *best)
     while ((r = try_run(pl, c, hi, pl->rate, &s)) == 0 && hi < c->cap)
         lo = hi, hi = hi * 2 > c->cap ? c->cap : hi * 2;
     if (r <= 0)
-        return r;
+        return r == -2 ? 0 : r;
     *best = s;
     while (hi - lo > 1) {   /* lo misses (or is 0), hi meets */
         int mid = lo + (hi - lo) / 2;
         if ((r = try_run(pl, c, mid, pl->rate, &s)) < 0)
-            return -1;
+            return r == -2 ? 0 : -1;
         if (r)
             hi = mid, *best = s;
         else

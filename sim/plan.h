@@ -54,6 +54,7 @@ typedef struct fs_plan_cand {
     double usd_h, usd_mtok, ttft_s, tpot_s, attain, max_rate, headroom;
     bool pareto;
     int runs;
+    char why[160];          /* why infeasible when a run failed (weights do not fit) */
 } fs_plan_cand;
 
 /* What a search runs against. */
