@@ -127,7 +127,9 @@ static bool parse_timestamp(const char *s, int64_t *ns)
               digits(&p, 2, &h) && expect(&p, ':') && digits(&p, 2, &mi) &&
               expect(&p, ':') && digits(&p, 2, &sec) && fraction(&p, &frac) &&
               utc_offset(&p, &off) && *p == '\0';
-    if (!ok || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
+    /* years 1970..2200 keep ns since the epoch, and differences, inside int64 */
+    if (!ok || y < 1970 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+        mi > 59 || sec > 59)
         return false;
     int64_t s_utc = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
     *ns = s_utc * 1000000000 + frac;

@@ -386,7 +386,7 @@ bool ft_transforms_identity(const ft_transforms *t);
 
 typedef struct ft_len_stats {
     double mean;
-    uint64_t median, p90, p99, max;   /* exact below 4M tokens; above, reported as 4M */
+    uint64_t median, p90, p99, max;   /* exact */
 } ft_len_stats;
 
 typedef struct ft_stats {
@@ -412,7 +412,8 @@ typedef struct ft_stats_opts {
  * number of rows except for the prefix share, which keeps a set of every distinct
  * block hash seen (an unlimited cache: a block counts as served when all blocks up to
  * it were seen before, at prefix_block tokens per block; partial last blocks never
- * count). The source's error, if any, is returned as is.
+ * count, nor blocks past the first 2^18 of a prompt). The source's error, if any, is
+ * returned as is.
  */
 int ft_stats_compute(ft_source *s, const ft_stats_opts *o, ft_stats *out, char **err);
 

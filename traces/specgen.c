@@ -258,18 +258,18 @@ typedef struct arr_yaml {
 } arr_yaml;
 
 #define A(f) offsetof(arr_yaml, f)
-static const fu_yfield a_rate = {"rate", FU_Y_DOUBLE, A(rate), 0, 1e-9, 1e9, 0, "requests/s"};
-static const fu_yfield a_cv = {"cv", FU_Y_DOUBLE, A(cv), 0, 1e-6, 1e6, 0,
-                               "coefficient of variation of inter-arrival times"};
+#define A_RATE {"rate", FU_Y_DOUBLE, A(rate), 0, 1e-9, 1e9, 0, "requests/s"}
+#define A_CV {"cv", FU_Y_DOUBLE, A(cv), 0, 1e-6, 1e6, 0, \
+              "coefficient of variation of inter-arrival times"}
 
 static const struct process {
     const char *name;
     ft_arrival_kind kind;
     fu_yfield fields[6];
 } processes[] = {
-    {"poisson", FT_ARR_POISSON, {a_rate, {NULL}}},
-    {"gamma", FT_ARR_GAMMA, {a_rate, a_cv, {NULL}}},
-    {"weibull", FT_ARR_WEIBULL, {a_rate, a_cv, {NULL}}},
+    {"poisson", FT_ARR_POISSON, {A_RATE, {NULL}}},
+    {"gamma", FT_ARR_GAMMA, {A_RATE, A_CV, {NULL}}},
+    {"weibull", FT_ARR_WEIBULL, {A_RATE, A_CV, {NULL}}},
     {"onoff", FT_ARR_ONOFF, {
         {"rate", FU_Y_DOUBLE, A(rate), 0, 1e-9, 1e9, 0, "requests/s while on"},
         {"off_rate", FU_Y_DOUBLE, A(off_rate), 0, 0, 1e9, 0, "requests/s while off"},
@@ -286,6 +286,8 @@ static const struct process {
         {NULL}}},
 };
 #undef A
+#undef A_RATE
+#undef A_CV
 
 static int servegen_windows(ft_spec *s, fu_ynode n, const char *base_dir, ft_arrival *a,
                             char **err)

@@ -6,10 +6,10 @@
  * window, exact median/p90/p99 of input and output lengths, and for workloads with
  * prefix structure the share of input tokens an unlimited prefix cache would serve.
  * Workload assumed: up to tens of millions of rows. Memory: the length histograms
- * grow with the largest length seen (exact counts up to 4M tokens), the sliding
- * windows with the peak count per 60 s, and the prefix share with the number of
- * distinct blocks (that is what an unlimited cache holds); none with the row count
- * as such. Rejected: sorting all lengths for exact percentiles (memory grows with
+ * are exact (an array below 65,536 tokens, a map of the distinct longer lengths), the
+ * sliding windows grow with the peak count per 60 s, and the prefix share with the
+ * number of distinct blocks (that is what an unlimited cache holds); none with the
+ * row count as such. Rejected: sorting all lengths for exact percentiles (memory grows with
  * rows); P-square estimates (approximate, and the counts are small integers anyway).
  */
 #include "ft_internal.h"
@@ -21,31 +21,62 @@
 
 #include <gsl/gsl_rstat.h>
 
-enum { HIST_CAP = 1 << 22 };
+/*
+ * Exact counts of lengths: a direct array below SMALL (where nearly all lengths lie)
+ * and a small open-addressing map of the distinct longer ones, sorted when the
+ * quantiles are read. Memory: 512 KiB plus the distinct long lengths.
+ */
+enum { SMALL = 1 << 16 };
 
-/* Exact counts of lengths 0 .. HIST_CAP-1 (longer lengths count as HIST_CAP-1). */
+typedef struct big {
+    uint32_t v;
+    uint64_t c;
+} big;
+
 typedef struct hist {
-    uint64_t *c;
-    size_t cap;
+    uint64_t *small;
+    big *map;                   /* v == 0: empty (0 is always small) */
+    size_t cap, nbig;
     uint64_t n, max;
     double sum;
 } hist;
 
+static size_t big_slot(const hist *h, uint32_t v)
+{
+    size_t i = (size_t)(v * 0x9E3779B1u) & (h->cap - 1);
+    while (h->map[i].v && h->map[i].v != v)
+        i = (i + 1) & (h->cap - 1);
+    return i;
+}
+
+static int big_add(hist *h, uint32_t v)
+{
+    if (2 * (h->nbig + 1) > h->cap) {
+        hist g = { .cap = h->cap ? 2 * h->cap : 256 };
+        if (!(g.map = calloc(g.cap, sizeof *g.map)))
+            return -ENOMEM;
+        for (size_t i = 0; i < h->cap; i++)
+            if (h->map[i].v)
+                g.map[big_slot(&g, h->map[i].v)] = h->map[i];
+        free(h->map);
+        h->map = g.map;
+        h->cap = g.cap;
+    }
+    size_t i = big_slot(h, v);
+    if (!h->map[i].v)
+        h->map[i].v = v, h->nbig++;
+    h->map[i].c++;
+    return 0;
+}
+
 static int hist_add(hist *h, uint32_t v)
 {
-    size_t i = v < HIST_CAP ? v : HIST_CAP - 1;
-    if (i >= h->cap) {
-        size_t cap = h->cap ? h->cap : 1024;
-        while (cap <= i)
-            cap *= 2;
-        uint64_t *c = realloc(h->c, cap * sizeof *c);
-        if (!c)
-            return -ENOMEM;
-        memset(c + h->cap, 0, (cap - h->cap) * sizeof *c);
-        h->c = c;
-        h->cap = cap;
-    }
-    h->c[i]++;
+    if (!h->small && !(h->small = calloc(SMALL, sizeof *h->small)))
+        return -ENOMEM;
+    if (v < SMALL)
+        h->small[v]++;
+    else if (big_add(h, v) != 0)
+        return -ENOMEM;
     h->n++;
     h->sum += v;
     if (v > h->max)
@@ -53,29 +84,47 @@ static int hist_add(hist *h, uint32_t v)
     return 0;
 }
 
-/* The smallest length with at least q of the rows at or below it. */
-static uint64_t hist_quantile(const hist *h, double q)
+static int by_v(const void *a, const void *b)
+{
+    uint32_t x = ((const big *)a)->v, y = ((const big *)b)->v;
+    return (x > y) - (x < y);
+}
+
+/* The smallest length with at least q of the rows at or below it (map sorted). */
+static uint64_t hist_quantile(const hist *h, const big *sorted, double q)
 {
     uint64_t need = (uint64_t)ceil(q * h->n), seen = 0;
     if (need == 0)
         need = 1;
-    for (size_t i = 0; i < h->cap; i++)
-        if ((seen += h->c[i]) >= need)
+    for (size_t i = 0; i < SMALL; i++)
+        if ((seen += h->small[i]) >= need)
             return i;
+    for (size_t i = 0; i < h->nbig; i++)
+        if ((seen += sorted[i].c) >= need)
+            return sorted[i].v;
     return h->max;
 }
 
-static ft_len_stats hist_stats(const hist *h)
+static int hist_stats(const hist *h, ft_len_stats *s)
 {
-    ft_len_stats s = { 0 };
+    memset(s, 0, sizeof *s);
     if (h->n == 0)
-        return s;
-    s.mean = h->sum / h->n;
-    s.median = hist_quantile(h, 0.5);
-    s.p90 = hist_quantile(h, 0.9);
-    s.p99 = hist_quantile(h, 0.99);
-    s.max = h->max;
-    return s;
+        return 0;
+    big *sorted = malloc((h->nbig ? h->nbig : 1) * sizeof *sorted);
+    if (!sorted)
+        return -ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < h->cap; i++)
+        if (h->map[i].v)
+            sorted[k++] = h->map[i];
+    qsort(sorted, k, sizeof *sorted, by_v);
+    s->mean = h->sum / h->n;
+    s->median = hist_quantile(h, sorted, 0.5);
+    s->p90 = hist_quantile(h, sorted, 0.9);
+    s->p99 = hist_quantile(h, sorted, 0.99);
+    s->max = h->max;
+    free(sorted);
+    return 0;
 }
 
 /* Arrivals inside a sliding window of `width` ns: a ring buffer of times. */
@@ -128,15 +177,15 @@ static int hset_add(hset *s, uint64_t h)
 {
     h = h ? h : 1;
     if (2 * (s->n + 1) > s->cap) {
-        hset big = { calloc(s->cap ? 2 * s->cap : 4096, sizeof *big.slot), 0, 0 };
-        if (!big.slot)
+        hset grown = { calloc(s->cap ? 2 * s->cap : 4096, sizeof *grown.slot), 0, 0 };
+        if (!grown.slot)
             return -ENOMEM;
-        big.cap = s->cap ? 2 * s->cap : 4096;
+        grown.cap = s->cap ? 2 * s->cap : 4096;
         for (size_t i = 0; i < s->cap; i++)
             if (s->slot[i])
-                big.slot[hset_find(&big, s->slot[i])] = s->slot[i], big.n++;
+                grown.slot[hset_find(&grown, s->slot[i])] = s->slot[i], grown.n++;
         free(s->slot);
-        *s = big;
+        *s = grown;
     }
     size_t i = hset_find(s, h);
     if (!s->slot[i])
@@ -161,10 +210,19 @@ typedef struct acc {
     double served, tokens;
 } acc;
 
-/* Leading blocks of r already in the cache count as served; then all are cached. */
+/*
+ * Leading blocks of r already in the cache count as served; then all are cached.
+ * Only the first MAX_BLOCKS blocks of a prompt are looked at (4M tokens at block size
+ * 16, beyond today's context windows), so a damaged row cannot make us hash and keep
+ * GiBs of blocks.
+ */
+enum { MAX_BLOCKS = 1 << 18 };
+
 static int prefix_add(acc *a, const ft_request *r)
 {
     size_t nb = r->input_tokens / a->block;
+    if (nb > MAX_BLOCKS)
+        nb = MAX_BLOCKS;
     if (nb > a->hcap) {
         uint64_t *h = realloc(a->hashes, nb * sizeof *h);
         if (!h)
@@ -199,8 +257,10 @@ static int add(acc *a, const ft_request *r, uint64_t n, bool prefix)
 
 static void acc_free(acc *a)
 {
-    free(a->in.c);
-    free(a->out.c);
+    free(a->in.small);
+    free(a->in.map);
+    free(a->out.small);
+    free(a->out.map);
     free(a->w1.t);
     free(a->w60.t);
     if (a->gaps)
@@ -209,7 +269,7 @@ static void acc_free(acc *a)
     free(a->hashes);
 }
 
-static void summarize(const acc *a, uint64_t n, ft_stats *out)
+static int summarize(const acc *a, uint64_t n, ft_stats *out)
 {
     out->rows = n;
     out->span_s = n ? (a->last - a->first) / 1e9 : 0;
@@ -218,10 +278,11 @@ static void summarize(const acc *a, uint64_t n, ft_stats *out)
     out->gap_cv = n > 2 && m > 0 ? gsl_rstat_sd(a->gaps) / m : 0;
     out->peak_1s = a->w1.peak;
     out->peak_60s = a->w60.peak;
-    out->input = hist_stats(&a->in);
-    out->output = hist_stats(&a->out);
     out->prefix_block = a->block;
     out->prefix_share = a->tokens > 0 ? a->served / a->tokens : 0;
+    if (hist_stats(&a->in, &out->input) || hist_stats(&a->out, &out->output))
+        return -ENOMEM;
+    return 0;
 }
 
 int ft_stats_compute(ft_source *s, const ft_stats_opts *o, ft_stats *out, char **err)
@@ -242,15 +303,15 @@ int ft_stats_compute(ft_source *s, const ft_stats_opts *o, ft_stats *out, char *
         }
         rc = add(&a, &r, n++, prefix);
     }
-    if (rc == -ENOMEM && err && !*err)
-        *err = strdup("trace stats: out of memory");
     if (rc == 0) {
         memset(out, 0, sizeof *out);
-        summarize(&a, n, out);
+        rc = summarize(&a, n, out);
         out->prefix_done = prefix;
         ft_source_get_info(s, &out->info);
         out->info.first_skipped = NULL;
     }
+    if (rc == -ENOMEM && err && !*err)
+        *err = strdup("trace stats: out of memory");
     acc_free(&a);
     return rc;
 }
