@@ -498,6 +498,8 @@ static int px_send(rt_px *x, rt_ep *e, enum evhttp_cmd_type method, const char *
     evhttp_request_set_error_cb(u, up_error);
     struct evkeyvalq *h = evhttp_request_get_output_headers(u);
     evhttp_add_header(h, "Host", e->d.address);
+    /* Without it libevent keeps the finished connection idle instead of freeing it. */
+    evhttp_add_header(h, "Connection", "close");
     const char *auth = x->client ? evhttp_find_header(
         evhttp_request_get_input_headers(x->client), "Authorization") : NULL;
     if (auth)
@@ -1072,6 +1074,12 @@ static int setup_events(rt_router *r, const rt_opts *o)
 
 static void teardown(rt_router *r)
 {
+    /* Freeing the signal events restores the default actions; a second SIGTERM (a
+       supervisor such as timeout(1) signals the whole process group) must not kill
+       the process in the middle of its cleanup. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
     struct event *evs[] = {r->tick, r->ev_hup, r->ev_term, r->ev_int, r->drain_deadline};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
