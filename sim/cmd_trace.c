@@ -337,24 +337,24 @@ static int print_json(const char *path, const ft_stats *st)
 
 static void print_len(const char *name, const ft_len_stats *l)
 {
-    printf("%-14s mean %.1f, median %llu, p90 %llu, p99 %llu, max %llu\n", name, l->mean,
+    printf("%-17s mean %.1f, median %llu, p90 %llu, p99 %llu, max %llu\n", name, l->mean,
            (unsigned long long)l->median, (unsigned long long)l->p90,
            (unsigned long long)l->p99, (unsigned long long)l->max);
 }
 
 static void print_text(const char *path, const ft_stats *st)
 {
-    printf("%-14s %s (%s)\n", "trace", path, st->info.kind ? st->info.kind : "?");
-    printf("%-14s %llu\n", "rows", (unsigned long long)st->rows);
-    printf("%-14s %.3f s (%.1f min)\n", "span", st->span_s, st->span_s / 60);
-    printf("%-14s %.3f requests/s\n", "mean rate", st->mean_rate);
-    printf("%-14s %.2f\n", "inter-arrival CV", st->gap_cv);
-    printf("%-14s %llu in 1 s, %llu in 60 s\n", "peak requests", (unsigned long long)st->peak_1s,
+    printf("%-17s %s (%s)\n", "trace", path, st->info.kind ? st->info.kind : "?");
+    printf("%-17s %llu\n", "rows", (unsigned long long)st->rows);
+    printf("%-17s %.3f s (%.1f min)\n", "span", st->span_s, st->span_s / 60);
+    printf("%-17s %.3f requests/s\n", "mean rate", st->mean_rate);
+    printf("%-17s %.2f\n", "inter-arrival CV", st->gap_cv);
+    printf("%-17s %llu in 1 s, %llu in 60 s\n", "peak requests", (unsigned long long)st->peak_1s,
            (unsigned long long)st->peak_60s);
     print_len("input tokens", &st->input);
     print_len("output tokens", &st->output);
     if (st->prefix_done)
-        printf("%-14s %.1f %% of input tokens (unlimited cache, %u-token blocks)\n",
+        printf("%-17s %.1f %% of input tokens (unlimited cache, %u-token blocks)\n",
                "prefix cache", 100 * st->prefix_share, st->prefix_block);
 }
 
