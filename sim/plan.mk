@@ -18,3 +18,4 @@ fleetsim_CFLAGS += $(XXHASH_CFLAGS) $(YAML_CFLAGS)
 dist_check_SCRIPTS += tests/plan-sweep.sh
 fleetsim_SOURCES += sim/cmd_plan.c sim/plan.c sim/plan.h
 dist_check_SCRIPTS += tests/plan.sh
+fleetsim_SOURCES += sim/cmd_scorecard.c
