@@ -29,5 +29,6 @@ extern const fs_cmd fs_cmd_calibrate;
 extern const fs_cmd fs_cmd_validate;
 extern const fs_cmd fs_cmd_sweep;
 extern const fs_cmd fs_cmd_plan;
+extern const fs_cmd fs_cmd_scorecard;
 
 #endif
