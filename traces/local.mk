@@ -31,6 +31,9 @@ tests_test_traces_corpus_CFLAGS = $(TEST_CFLAGS)
 tests_test_traces_corpus_LDADD = libfleettraces.la $(CMOCKA_LIBS)
 EXTRA_DIST += fuzz
 
+# `fleetsim trace` end to end (TAP)
+dist_check_SCRIPTS += tests/traces-cli.sh
+
 # Fuzzing with libFuzzer (needs clang): `make fuzz-traces` builds fuzz/fuzz_readers and
 # fuzz/fuzz_spec with ASan and UBSan and runs each for FUZZ_SECONDS over its corpus in
 # fuzz/corpus (new inputs are added there; keep the useful ones, `-merge=1` to prune).
