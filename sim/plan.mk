@@ -20,3 +20,4 @@ fleetsim_SOURCES += sim/cmd_plan.c sim/plan.c sim/plan.h
 dist_check_SCRIPTS += tests/plan.sh
 fleetsim_SOURCES += sim/cmd_scorecard.c
 dist_check_SCRIPTS += tests/plan-scorecard.sh
+fleetsim_SOURCES += sim/cmd_regress.c
