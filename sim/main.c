@@ -12,7 +12,8 @@ static const fs_cmd *const commands[] = {&fs_cmd_run, &fs_cmd_step, &fs_cmd_benc
                                           &fs_cmd_results, &fs_cmd_plot,
                                           &fs_cmd_report, &fs_cmd_trace,
                                           &fs_cmd_calibrate, &fs_cmd_validate,
-                                          &fs_cmd_sweep, &fs_cmd_plan, &fs_cmd_scorecard};
+                                          &fs_cmd_sweep, &fs_cmd_plan, &fs_cmd_scorecard,
+                                          &fs_cmd_regress};
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *f)
