@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "shared_data.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -848,8 +850,8 @@ int main(void)
         cmocka_unit_test(test_azure_distinct_prompts),
         cmocka_unit_test(test_azure_crlf_and_offsets),
         cmocka_unit_test(test_azure_errors),
-        cmocka_unit_test(test_azure_2023_conv),
-        cmocka_unit_test(test_azure_2024_excerpt),
+        FS_SHARED_TEST(test_azure_2023_conv),
+        FS_SHARED_TEST(test_azure_2024_excerpt),
     };
     return cmocka_run_group_tests_name("traces", tests, NULL, NULL);
 }

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "shared_data.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -593,10 +595,10 @@ int main(void)
         cmocka_unit_test(test_onoff),
         cmocka_unit_test(test_diurnal),
         cmocka_unit_test(test_windows),
-        cmocka_unit_test(test_servegen_windows),
+        FS_SHARED_TEST(test_servegen_windows),
         cmocka_unit_test(test_length_shapes),
         cmocka_unit_test(test_empirical),
-        cmocka_unit_test(test_servegen_pmf),
+        FS_SHARED_TEST(test_servegen_pmf),
         cmocka_unit_test(test_mixture),
         cmocka_unit_test(test_prefix_users),
         cmocka_unit_test(test_rag),

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "shared_data.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -759,8 +761,8 @@ int main(void)
         cmocka_unit_test(test_transforms_time),
         cmocka_unit_test(test_transforms_sample_repeat),
         cmocka_unit_test(test_transforms_classes_and_ids),
-        cmocka_unit_test(test_stats_azure_2023_conv),
-        cmocka_unit_test(test_stats_mooncake),
+        FS_SHARED_TEST(test_stats_azure_2023_conv),
+        FS_SHARED_TEST(test_stats_mooncake),
         cmocka_unit_test(test_stats_fixture),
     };
     return cmocka_run_group_tests_name("trace readers", tests, NULL, NULL);
