@@ -21,3 +21,4 @@ dist_check_SCRIPTS += tests/plan.sh
 fleetsim_SOURCES += sim/cmd_scorecard.c
 dist_check_SCRIPTS += tests/plan-scorecard.sh
 fleetsim_SOURCES += sim/cmd_regress.c
+dist_check_SCRIPTS += tests/plan-regress.sh
