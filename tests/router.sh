@@ -28,7 +28,7 @@ expect() { # expect DESCRIPTION CONDITION-COMMAND...
 }
 if ! command -v curl >/dev/null 2>&1; then echo "1..0 # SKIP curl not installed"; exit 0; fi
 
-waitfile() { i=0; while [ ! -s "$1" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done; }
+waitfile() { w=0; while [ ! -s "$1" ] && [ $w -lt 100 ]; do sleep 0.05; w=$((w + 1)); done; }
 mock() { # mock NAME [options]: starts a mock server, sets PORT_NAME
     name=$1; shift
     timeout 60 "$MOCK" --name "$name" --port-file "$tmp/$name.port" --lifetime 50 "$@" &
