@@ -486,6 +486,15 @@ static int execute(sweep *sw, const sweep_opts *o)
     if (!o->ro.quiet && skipped)
         fprintf(stderr, "fleetsim sweep: %d points already complete in %s, %d to run\n",
                 skipped, dbpath, ntodo);
+    /* create the database here: workers creating it at once race on the schema */
+    fs_results *db = NULL;
+    if (ntodo && fs_results_open(dbpath, true, &db, &err) != 0) {
+        fprintf(stderr, "fleetsim sweep: %s\n", err);
+        free(err);
+        free(todo);
+        return FS_EXIT_USAGE;
+    }
+    fs_results_close(db);
     int failed = run_all(sw, o, todo, ntodo);
     free(todo);
     if (mark_done(sw, dbpath, &runs, &err) != 0) {
