@@ -32,5 +32,6 @@ extern const fs_cmd fs_cmd_plan;
 extern const fs_cmd fs_cmd_scorecard;
 extern const fs_cmd fs_cmd_regress;
 extern const fs_cmd fs_cmd_serve;
+extern const fs_cmd fs_cmd_replay;
 
 #endif

@@ -13,7 +13,7 @@ static const fs_cmd *const commands[] = {&fs_cmd_run, &fs_cmd_step, &fs_cmd_benc
                                           &fs_cmd_report, &fs_cmd_trace,
                                           &fs_cmd_calibrate, &fs_cmd_validate,
                                           &fs_cmd_sweep, &fs_cmd_plan, &fs_cmd_scorecard,
-                                          &fs_cmd_regress, &fs_cmd_serve};
+                                          &fs_cmd_regress, &fs_cmd_serve, &fs_cmd_replay};
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *f)
