@@ -87,8 +87,13 @@ static int search_accel(const card *cd, klass *k, int a, const fs_run_opts *ro)
         rc = fs_plan_search(&pl, &cs[t]);
     }
     if (rc == 0) {
+        bool ran = false;   /* some TP holds the model: "misses the SLOs", not "cannot" */
+        for (int t = 0; t < cd->ntps; t++)
+            ran |= cs[t].why[0] == '\0';
         fs_plan_rank(cs, cd->ntps);
         k->best[a] = cs[0];
+        if (ran && !cs[0].feasible)
+            k->best[a].why[0] = '\0';
     }
     fs_plan_spec_free(&ps);
     return rc;
