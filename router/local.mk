@@ -22,6 +22,6 @@ noinst_PROGRAMS += tests/router_mock
 tests_router_mock_SOURCES = tests/router_mock.c
 tests_router_mock_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_router_mock_LDADD = $(LIBEVENT_LIBS)
-dist_check_SCRIPTS += tests/router.sh tests/router_serve.sh
+dist_check_SCRIPTS += tests/router.sh tests/router_serve.sh tests/router_proof.sh
 
 EXTRA_DIST += deploy/router
