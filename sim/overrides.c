@@ -157,7 +157,8 @@ static int apply_one(yaml_document_t *d, const char *set, char **err)
     if (!eq || eq == set)
         return fail(err, fu_asprintf("--set %s: expected PATH=VALUE (e.g. "
                                      "workload.arrival.rate=8)", set));
-    char *path = strndup(set, (size_t)(eq - set)), *at = calloc(1, strlen(set) + 8);
+    size_t atsize = strlen(set) + 16; /* "the scenario", or a prefix of the path */
+    char *path = strndup(set, (size_t)(eq - set)), *at = calloc(1, atsize);
     yaml_document_t v;
     int rc = path && at ? parse("value", eq + 1, &v, err) : -ENOMEM;
     if (rc != 0)
@@ -168,13 +169,13 @@ static int apply_one(yaml_document_t *d, const char *set, char **err)
                                                YAML_SINGLE_QUOTED_SCALAR_STYLE);
     yaml_document_delete(&v);
     int cur = 1;
-    strcpy(at, "the scenario");
+    snprintf(at, atsize, "the scenario");
     char *save = NULL, *comp = strtok_r(path, ".", &save);
     for (char *next; rc == 0 && comp; comp = next) {
         next = strtok_r(NULL, ".", &save);
         rc = !val ? -ENOMEM : next ? get_child(d, cur, comp, at, &cur, err)
                                     : put_child(d, cur, comp, val, at, err);
-        snprintf(at, strlen(set) + 8, "%.*s", (int)(comp - path + (ptrdiff_t)strlen(comp)), set);
+        snprintf(at, atsize, "%.*s", (int)(comp - path + (ptrdiff_t)strlen(comp)), set);
     }
 out:
     if (rc == -EINVAL && err && *err) {

@@ -93,6 +93,10 @@ static void test_bad_paths(void **state)
     assert_null(apply(s3, 1, -EINVAL, &err));
     assert_non_null(strstr(err, "expected PATH=VALUE"));
     free(err);
+    const char *s5[] = {"a=1"};     /* shorter than "the scenario" */
+    char *out = apply(s5, 1, 0, &err);
+    assert_non_null(strstr(out, "a: 1"));
+    free(out);
     const char *s4[] = {"a=[1, 2"};
     assert_null(apply(s4, 1, -EINVAL, &err));
     assert_non_null(strstr(err, "--set a=[1, 2: value:"));
