@@ -24,7 +24,10 @@ done
 "$b/fleetsim-router" --endpoints "$tmp/eps.yaml" --listen 127.0.0.1:0 --port-file "$tmp/r" \
     --policy default 2>/dev/null & pids="$pids $!"
 wf "$tmp/r"
-NP=$(( $(cat $tmp/r) + 1 ))
+# a free port for nginx: let the kernel choose one for a mock, then take it over
+"$b/tests/router_mock" --port-file "$tmp/np" --lifetime 1 & np=$!
+wf "$tmp/np"; kill $np; wait $np 2>/dev/null
+NP=$(cat "$tmp/np")
 cat >"$tmp/nginx.conf" <<NG
 worker_processes 1; daemon off; pid $tmp/nginx.pid; error_log $tmp/nginx.err;
 events { worker_connections 4096; }
