@@ -189,9 +189,10 @@ typedef struct ft_gen_config {
  * gives the same sequence. Per arrival it draws, in this order: the gap to the next
  * arrival (the first request arrives one gap after 0), the class (only when there are
  * several), then the class's draws: the prefix group, the user (prefix_users > 0), the
- * documents (RAG), the input length, the output length; a session draws its turn count
- * after the output length, and each later turn its think time, new message and output
- * length when the previous turn is issued.
+ * documents (RAG), the input length, the output length; a session then draws its turn
+ * count, and the think time before its next request whenever one is issued; a later
+ * request draws its new message and output length when it is released. Fixed lengths
+ * (each user's question, each document) are drawn once, when the generator is made.
  *  - arrival: Poisson (exponential gaps, mean 1/rate); gamma renewal (shape 1/cv^2,
  *    scale 1/(rate shape)); Weibull renewal (shape solved from cv, scale from the mean);
  *    onoff (a two-state Markov-modulated Poisson process, exponential period lengths,
