@@ -14,7 +14,9 @@
  *   accelerators: [H100-SXM, H200]
  *   tp: [1, 2]
  *   modes: [aggregated, "1:1"]     # aggregated, or prefill:decode replica ratios
- *   routers: [default]             # router.policy values
+ *   routers: [default, epp.yaml]   # built-in policies, or EndpointPickerConfig files
+ *                                  # (relative to the scenario); each replaces the
+ *                                  # scenario's router: mapping
  *   max_replicas: 64               # search bound per configuration
  *   budget: 200                    # optional: USD per hour
  *   available: {H100-SXM: 16}      # optional: accelerators available per type

@@ -195,8 +195,13 @@ static int cand_sets(const fs_planner *pl, const fs_plan_cand *c, int scale, dou
     sets[n++] = fu_asprintf("accelerator=%s", c->accel);
     sets[n++] = fu_asprintf("tp=%d", c->tp);
     sets[n++] = fu_asprintf("workload.arrival.rate=%.17g", rate);
-    if (c->router)
-        sets[n++] = fu_asprintf("router.policy=%s", c->router);
+    /* the whole router: mapping, so that a policy replaces a scenario's config: and
+     * the other way round (the loader takes one of them) */
+    size_t rl = c->router ? strlen(c->router) : 0;
+    if (rl > 5 && strcmp(c->router + rl - 5, ".yaml") == 0)
+        sets[n++] = fu_asprintf("router={config: '%s'}", c->router);
+    else if (c->router)
+        sets[n++] = fu_asprintf("router={policy: '%s'}", c->router);
     if (c->p == 0)
         sets[n++] = fu_asprintf("replicas=%d", scale);
     else

@@ -5,7 +5,8 @@
 # count plan finds by bisection is the boundary: `run --check` passes with it and
 # fails with one replica fewer (checked for two accelerators). An SLO no fleet can meet
 # exits 1 under --check and says so; accelerators capped by `available:` are reported
-# infeasible; --growth equals the equivalent --rate; bad specs exit 2.
+# infeasible; --growth equals the equivalent --rate; routers can be built-in policies
+# or EndpointPickerConfig files; bad specs exit 2.
 
 srcdir=${top_srcdir:-.}
 builddir=${top_builddir:-.}
@@ -72,6 +73,23 @@ else diff "$tmp/rate.txt" "$tmp/growth.txt" >"$tmp/out"; not_ok "--growth 2 equa
 if awk '$3 == "L40S" { if ($11 + 0 >= 8) f = 1 } END { exit !f }' "$tmp/max.txt"; then
     ok "the highest sustainable rate is at least the target"
 else not_ok "the highest sustainable rate is at least the target" "$tmp/max.txt"; fi
+
+# --- routers: a built-in policy and an EndpointPickerConfig file (relative to the
+# scenario), each replacing the scenario's router ---
+regress=$(cd "$srcdir/scenarios/regress" && pwd)
+cat >"$tmp/r.yaml" <<EOS
+name: routers
+scenario: $regress/prefix-routing.yaml
+rate: 40
+set: {workload.requests: 300}
+accelerators: [H100-SXM]
+routers: [round-robin, epp-router.yaml]
+max_replicas: 8
+EOS
+status "a plan over routers runs" 0 "$FLEETSIM" plan --no-max-rate "$tmp/r.yaml"
+has "with the EndpointPickerConfig file as a candidate" "$tmp/out" \
+    "H100-SXM       1 aggregated epp-router.yaml"
+has "and the built-in policy" "$tmp/out" "H100-SXM       1 aggregated round-robin"
 
 # --- bad input ---
 printf 'name: x\nscenario: %s\nrate: 1\naccelerators: H100-SXM\n' "$quick" >"$tmp/bad.yaml"
