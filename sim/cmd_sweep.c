@@ -2,7 +2,7 @@
  * cmd_sweep.c: `fleetsim sweep SPEC`: run a scenario over a grid (or a list) of field
  * overrides, each point a run in the results store.
  *
- * A spec (YAML, documented in scenarios/sweeps/README.md):
+ * A spec (YAML; README.md, "Capacity planning", has the full example):
  *   name: rate-by-replicas          # tag "sweep:NAME" on every run; runs are NAME/k=v,...
  *   scenario: ../quickstart.yaml    # relative to the spec
  *   set: {workload.requests: 300}   # overrides of every point (optional)
