@@ -54,6 +54,7 @@ typedef struct rp_run {
     char host[256], path[512];
     int port;
     const char *model;
+    uint64_t salt;               /* mixed into prompt text: same structure, cold caches */
     rp_req *reqs;
     size_t n, finished;
     int64_t t0;
@@ -83,7 +84,7 @@ static char *prompt_text(const rp_req *q)
         return NULL;
     for (uint32_t s = 0; s < q->nsegs; s++)
         for (uint32_t j = 0; j < q->segs[s].len; j++) {
-            uint64_t h = mix(q->segs[s].content * 0x100000001b3u + j);
+            uint64_t h = mix((q->segs[s].content ^ q->run->salt) * 0x100000001b3u + j);
             *p++ = (char)('a' + h % 26);
             *p++ = (char)('a' + (h >> 8) % 26);
             *p++ = (char)('a' + (h >> 16) % 26);
@@ -344,6 +345,8 @@ static void usage(FILE *f)
         "  --duration S      stop after S seconds of wall time (default 60)\n"
         "  --speed F         arrivals F times faster than the trace (default 1)\n"
         "  --model NAME      the body's model (default llama-3.1-8b)\n"
+        "  --salt N          different prompt text with the same sharing structure (a\n"
+        "                    second replay against warm prefix caches; default 0)\n"
         "  --csv FILE        one row per request\n"
         "  --json            print the summary as JSON\n"
         "  -h, --help        show this help\n"
@@ -352,7 +355,7 @@ static void usage(FILE *f)
 
 typedef struct rp_opts {
     const char *trace, *target, *format, *model, *csv;
-    uint64_t requests;
+    uint64_t requests, salt;
     double duration, speed;
     bool json;
 } rp_opts;
@@ -362,7 +365,8 @@ static int parse_opts(int argc, char **argv, rp_opts *o)
     static const struct option lo[] = {
         {"target", 1, 0, 't'}, {"format", 1, 0, 'f'}, {"requests", 1, 0, 'n'},
         {"duration", 1, 0, 'd'}, {"speed", 1, 0, 's'}, {"model", 1, 0, 'm'},
-        {"csv", 1, 0, 'c'}, {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0}};
+        {"csv", 1, 0, 'c'}, {"json", 0, 0, 'j'}, {"salt", 1, 0, 'S'}, {"help", 0, 0, 'h'},
+        {0}};
     *o = (rp_opts){.model = "llama-3.1-8b", .requests = 1000, .duration = 60, .speed = 1};
     int c;
     optind = 1;
@@ -375,6 +379,7 @@ static int parse_opts(int argc, char **argv, rp_opts *o)
         case 'c': o->csv = optarg; break;
         case 'j': o->json = true; break;
         case 'n': o->requests = strtoull(optarg, &end, 10); break;
+        case 'S': o->salt = strtoull(optarg, &end, 10); break;
         case 'd': o->duration = strtod(optarg, &end); break;
         case 's': o->speed = strtod(optarg, &end); break;
         case 'h': usage(stdout); exit(0);
@@ -422,6 +427,7 @@ static int replay_main(int argc, char **argv)
         return FS_EXIT_USAGE;
     }
     r.model = o.model;
+    r.salt = o.salt;
     signal(SIGPIPE, SIG_IGN);
     int rc = load_trace(&r, o.trace, o.format, o.requests, o.speed, &err);
     if (rc == 0 && !(r.base = event_base_new()))
