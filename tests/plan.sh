@@ -1,6 +1,8 @@
 #!/bin/sh
 # plan.sh: end-to-end tests of `fleetsim plan`, as TAP.
 #
+# A case with a hand-computed answer (below: a rate of x times one replica's service
+# rate needs ceil(x) replicas) for three loads.
 # At 60 req/s of the quick start's chat traffic (300 requests a run), the replica
 # count plan finds by bisection is the boundary: `run --check` passes with it and
 # fails with one replica fewer (checked for two accelerators). An SLO no fleet can meet
@@ -51,6 +53,33 @@ for acc in H100-SXM L40S; do
     fi
 done
 has "the Pareto front is marked" "$tmp/p.json" '"pareto": true'
+
+# --- a known answer: one request at a time per replica (max_num_seqs 1), fixed
+# lengths, near-deterministic arrivals (gamma, cv 0.01) spread by round-robin: a
+# replica serves 1/S requests per second, S the service time of one request, so a
+# rate of x/S needs ceil(x) replicas; below that the queue grows without bound and
+# TTFT passes S (the SLO). S is measured by a one-request run. ---
+S=$("$FLEETSIM" run --no-db --json --requests 1 --set workload.input=500 --set workload.output=100 \
+    --set engine.max_num_seqs=1 "$quick" | tr -d ' \n' |
+    sed 's/.*"e2e_s":{"n":1,"mean":\([0-9.e-]*\).*/\1/')
+for x in 0.6:1 3.5:4 5.5:6; do
+    load=${x%:*} want=${x#*:}
+    rate=$(awk -v s="$S" -v x="$load" 'BEGIN { printf "%.6f", x / s }')
+    cat >"$tmp/k.yaml" <<EOS
+name: known
+scenario: $quick
+rate: $rate
+set: {workload.requests: 300, workload.input: 500, workload.output: 100, engine.max_num_seqs: 1,
+      workload.arrival.process: gamma, workload.arrival.cv: 0.01, slo.ttft: ${S}s, slo.tpot: 1s}
+accelerators: [H100-SXM]
+routers: [round-robin]
+max_replicas: 16
+EOS
+    "$FLEETSIM" plan --no-max-rate "$tmp/k.yaml" >"$tmp/k.txt" 2>&1
+    if grep -E "^ +1 \* H100-SXM +1 aggregated round-robin +$want +$want " "$tmp/k.txt" >/dev/null; then
+        ok "$load x the service rate of one replica needs $want replicas"
+    else not_ok "$load x the service rate of one replica needs $want replicas" "$tmp/k.txt"; fi
+done
 
 # --- no configuration: exit 1 under --check, 0 without ---
 sed 's/^set: .*/set: {workload.requests: 300, slo.ttft: 1ms}/' "$tmp/p.yaml" >"$tmp/none.yaml"
