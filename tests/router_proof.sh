@@ -55,6 +55,13 @@ sleep 0.3
 # parallel on 2 cores): the replay gets a second attempt when the first misses, and the
 # better attempt is judged. TPOT and E2E have never needed it.
 checks="ttft:ttft:p50:15 ttft:ttft:p90:25 tpot:tpot:p50:10 e2e:e2e:p50:10"
+# Under AddressSanitizer every request costs the router and the servers milliseconds of
+# CPU the latency model knows nothing about (measured: TTFT p50 +27 % on 2 loaded
+# cores); the TTFT bounds widen there, TPOT and E2E keep theirs.
+if grep -q __asan_init "$builddir/fleetsim-router" 2>/dev/null; then
+    checks="ttft:ttft:p50:40 ttft:ttft:p90:60 tpot:tpot:p50:10 e2e:e2e:p50:10"
+    echo "# sanitizer build: TTFT within 40 % (p50) and 60 % (p90)"
+fi
 attempt() { # attempt K: replays into live.K.json; exit 0 when every check passes
     k=$1 # (a new --salt: the same sharing structure on cold prefix caches)
     "$builddir/fleetsim" replay "$srcdir/tests/data/router-trace-azure.csv" --salt "$k" \
