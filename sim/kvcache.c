@@ -74,7 +74,7 @@ static size_t index_slot(const fs_kv *kv, uint64_t hash)
     return i;
 }
 
-/* The block the entry in slot i names when it is live (that block carries its key), else -1. */
+/* The block slot i names when the entry is live (the block carries its key), else -1. */
 static int32_t slot_live(const fs_kv *kv, size_t i)
 {
     int32_t v = kv->slots[i].val - 1;
@@ -111,7 +111,7 @@ size_t fs_kv_find_run(const fs_kv *kv, const uint64_t *hashes, size_t n, int32_t
     return k;
 }
 
-/* Empties the index and re-enters every hashed block, prefetching slots a few blocks ahead. */
+/* Empties the index and re-enters every hashed block, prefetching slots a few ahead. */
 static void index_rebuild(fs_kv *kv)
 {
     enum { AHEAD = 8 };
@@ -380,8 +380,8 @@ static int check_index(const fs_kv *kv, char **err)
             return fail(err, fu_asprintf("index: hashed block %d is not found", (int)i));
     }
     if (live != hashed || hashed != kv->ncached || used != kv->nused)
-        return fail(err, fu_asprintf("index: %lld live entries, %lld hashed blocks, cached "
-                                     "count %lld, %zu slots used (recorded %zu)",
+        return fail(err, fu_asprintf("index: %lld live entries, %lld hashed blocks, "
+                                     "cached count %lld, %zu slots used (recorded %zu)",
                                      (long long)live, (long long)hashed,
                                      (long long)kv->ncached, used, kv->nused));
     return 0;

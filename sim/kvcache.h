@@ -22,9 +22,10 @@
  * never grows. Deletion is lazy: an evicted block's entry stays until its key is
  * registered again or the table is rebuilt (when live + stale entries pass 3/4 of
  * it); a lookup validates that the block still carries the key, so eviction costs no
- * index access (see kvcache.c). Rejected: a library map. Of the allowed Debian libraries (GSL, SQLite,
- * libcsv, libyaml, jansson, xxhash) none offers an in-memory hash map with integer
- * keys; jansson's object is keyed by strings and allocates per entry.
+ * index access (see kvcache.c). Rejected: a library map. Of the allowed Debian
+ * libraries (GSL, SQLite, libcsv, libyaml, jansson, xxhash) none offers an in-memory
+ * hash map with integer keys; jansson's object is keyed by strings and allocates per
+ * entry.
  *
  * Identical blocks are not de-duplicated, as in vLLM: registering a hash that another
  * block already carries keeps the existing mapping and leaves the new block without a
@@ -121,8 +122,8 @@ size_t fs_kv_free_order(const fs_kv *kv, int32_t *out, size_t n);
  * Checks the pool's invariants: the free queue is a well-formed list holding exactly
  * the blocks with ref 0, its length is the free count, each key has at most one index
  * entry, live entries point to a block carrying that hash and every hashed block is
- * indexed (stale entries are allowed). Returns 0, or -EINVAL
- * with a message in *err (caller frees; err may be NULL), -ENOMEM. O(blocks).
+ * indexed (stale entries are allowed). Returns 0, or -EINVAL with a message in *err
+ * (caller frees; err may be NULL), -ENOMEM. O(blocks + index slots).
  */
 int fs_kv_check(const fs_kv *kv, char **err);
 
