@@ -5,8 +5,8 @@
 # and replayed by `fleetsim replay` through fleetsim-router (same policy, the same
 # libfleetpolicy) over four `fleetsim serve` (the same engine and latency model, in real
 # time). Measured client-side TTFT p50/p90, TPOT p50 and E2E p50 must agree with the
-# prediction; the router must use all four servers. Loopback only; bounded (servers live
-# 40 s, replay stops after 30 s).
+# prediction, and the requests per endpoint must match the simulated ones (sorted, within
+# 4 of 12). Loopback only; bounded (servers live 40 s, each replay stops after 30 s).
 #
 # Tolerances: TPOT p50 and E2E p50 10 % (the issue's target); TTFT p50 15 % and p90 25 %
 # because a TTFT of ~17 ms carries ~0.5-1 ms of HTTP, proxy and timer overhead that the
@@ -92,6 +92,19 @@ done
 cp "$tmp/router.metrics" "$tmp/out"
 expect "the router used all four servers" \
     test "$(grep -c 'picks_total{endpoint="s[0-3]"} [1-9]' "$tmp/router.metrics")" = 4
+# Routing behaviour: requests per endpoint, largest first, simulated vs picked by the
+# router (both runs of the same trace; the attempts before the judged one add to the
+# router's counts, so those are divided by the number of attempts).
+"$builddir/fleetsim" results export 1 --csv "$tmp/exp" >/dev/null 2>&1
+simc=$(awk -F, 'NR > 1 { c[$6]++ } END { for (k in c) print c[k] }' "$tmp/exp/requests.csv" |
+       sort -rn | tr '\n' ' ')
+livec=$(grep '^fleetsim_router_picks_total{endpoint="s' "$tmp/router.metrics" |
+        awk -v a="$best" '{ print int($2 / a + 0.5) }' | sort -rn | tr '\n' ' ')
+echo "# requests per endpoint, largest first: simulated $simc; router $livec" | tee "$tmp/out"
+expect "per-endpoint counts agree within 4 requests (sim: $simc; router: $livec)" \
+    awk -v s="$simc" -v l="$livec" 'BEGIN { n = split(s, a, " "); m = split(l, b, " ");
+        if (n != 4 || m != 4) exit 1; for (i = 1; i <= 4; i++) { d = a[i] - b[i];
+        if (d < -4 || d > 4) exit 1 } }'
 kill -TERM "$rpid"; wait "$rpid"; rc=$?
 cp "$tmp/r.log" "$tmp/out"
 expect "router exits 0" test $rc = 0
