@@ -22,7 +22,7 @@ static void usage(FILE *f)
                "fleetsim simulates LLM inference fleets (llm-d style) and plans capacity.\n\n"
                "commands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+        fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(f, "\nRun 'fleetsim COMMAND --help' for a command's options.\n");
 }
 
