@@ -34,6 +34,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "fu_file.h"
 #include "fu_yaml.h"
 #include "rt.h"
 
@@ -996,15 +997,9 @@ static int write_port_file(rt_router *r, const char *path)
         return -errno;
     int port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -errno;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0 || rename(tmp, path) != 0)
-        return -errno;
-    return 0;
+    char text[16];
+    snprintf(text, sizeof text, "%d\n", port);
+    return fu_write_file_atomic(path, text);
 }
 
 static int setup_policy(rt_router *r, const rt_opts *o)

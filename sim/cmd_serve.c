@@ -41,6 +41,7 @@
 #include "engine.h"
 #include "fm_latency.h"
 #include "fm_models.h"
+#include "fu_file.h"
 
 #define SV_BLOCK_BYTES 64 /* 16 pseudo-tokens of 4 bytes: one segment */
 
@@ -555,15 +556,9 @@ static int setup_engine(sv_server *s, const sv_opts *o)
 
 static int write_port(const char *path, int port)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -errno;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0 || rename(tmp, path) != 0)
-        return -errno;
-    return 0;
+    char text[16];
+    snprintf(text, sizeof text, "%d\n", port);
+    return fu_write_file_atomic(path, text);
 }
 
 static int setup_http(sv_server *s, const sv_opts *o)

@@ -68,26 +68,33 @@ static int require_file(fu_ynode where, const char *path, const char *what, char
 
 /* --- model and accelerator --- */
 
-static char *known_llms(const fm_catalog *cat)
+/* "a, b, c" of n names, name(i) giving each; NULL when out of memory. */
+static char *join_names(const fm_catalog *cat, size_t n,
+                        const char *(*name)(const fm_catalog *, size_t))
 {
-    size_t n = fm_catalog_n_llms(cat), len = 1;
+    size_t len = 1;
     for (size_t i = 0; i < n; i++)
-        len += strlen(fm_catalog_llm_at(cat, i)->name) + 2;
+        len += strlen(name(cat, i)) + 2;
     char *s = calloc(1, len);
     for (size_t i = 0; s && i < n; i++)
-        strcat(strcat(s, i ? ", " : ""), fm_catalog_llm_at(cat, i)->name);
+        strcat(strcat(s, i ? ", " : ""), name(cat, i));
     return s;
+}
+
+static const char *llm_name(const fm_catalog *c, size_t i) { return fm_catalog_llm_at(c, i)->name; }
+static const char *accel_name(const fm_catalog *c, size_t i)
+{
+    return fm_catalog_accel_at(c, i)->name;
+}
+
+static char *known_llms(const fm_catalog *cat)
+{
+    return join_names(cat, fm_catalog_n_llms(cat), llm_name);
 }
 
 static char *known_accels(const fm_catalog *cat)
 {
-    size_t n = fm_catalog_n_accels(cat), len = 1;
-    for (size_t i = 0; i < n; i++)
-        len += strlen(fm_catalog_accel_at(cat, i)->name) + 2;
-    char *s = calloc(1, len);
-    for (size_t i = 0; s && i < n; i++)
-        strcat(strcat(s, i ? ", " : ""), fm_catalog_accel_at(cat, i)->name);
-    return s;
+    return join_names(cat, fm_catalog_n_accels(cat), accel_name);
 }
 
 static int llm_by_name(fu_ynode n, const fm_catalog *cat, fm_llm *out, char **err)

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "shared_data.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -64,12 +66,12 @@ static const fm_llm *llm(const char *name)
     return m;
 }
 
-static bool have(const char *path)
+/* Tests that read ../shared/data are registered with FS_SHARED_TEST, so by the time
+ * they run the folder is there: a missing file in it is a failure, not a pass. */
+static void need(const char *path)
 {
-    if (access(path, R_OK) == 0)
-        return true;
-    fprintf(stderr, "# skipped: %s is absent\n", path);
-    return false;
+    if (access(path, R_OK) != 0)
+        fail_msg("%s is absent from ../shared/data", path);
 }
 
 /* A temporary file holding `text`; the caller unlinks it. */
@@ -549,8 +551,7 @@ static void check_vidur(const char *file, const char *an, const char *mn)
 {
     char path[1024], *err = NULL;
     snprintf(path, sizeof path, CALIB "%s", file);
-    if (!have(path))
-        return;
+    need(path);
     const fm_accel *a = accel(an);
     const fm_llm *m = llm(mn);
     fm_fits *f = fm_fits_new();
@@ -605,8 +606,7 @@ static void test_vidur_mlp_held_out(void **state)
 static void test_distserve_within_5pct(void **state)
 {
     const char *src = CALIB "profiler-a100-80g.distserve.json";
-    if (!have(src))
-        return;
+    need(src);
     const fm_accel *a = accel("A100-80GB");
     fm_fits *f = fm_fits_new();
     size_t skipped;
@@ -649,8 +649,7 @@ static void test_distserve_within_5pct(void **state)
 static void test_distserve_import_exact(void **state)
 {
     const char *src = CALIB "profiler-a100-80g.distserve.json";
-    if (!have(src))
-        return;
+    need(src);
     fm_fits *f = fm_fits_new();
     assert_int_equal(fm_calib_distserve(src, cat, accel("A100-80GB"), FM_FORM_DISTSERVE, 0, 0, f,
                                         NULL, NULL), 0);
@@ -668,8 +667,7 @@ static void test_distserve_import_exact(void **state)
 static void test_vidur_network(void **state)
 {
     const char *src = CALIB "network__h100_dgx__all_reduce.csv";
-    if (!have(src))
-        return;
+    need(src);
     fm_fits *f = fm_fits_new();
     fm_fit_quality q;
     assert_int_equal(fm_calib_vidur_net(src, "H100-SXM", f, &q, NULL), 0);
@@ -701,10 +699,10 @@ int main(void)
         cmocka_unit_test(test_profile_model),
         cmocka_unit_test(test_batch_parse),
         cmocka_unit_test(test_calib_steps),
-        cmocka_unit_test(test_vidur_mlp_held_out),
-        cmocka_unit_test(test_distserve_within_5pct),
-        cmocka_unit_test(test_distserve_import_exact),
-        cmocka_unit_test(test_vidur_network),
+        FS_SHARED_TEST(test_vidur_mlp_held_out),
+        FS_SHARED_TEST(test_distserve_within_5pct),
+        FS_SHARED_TEST(test_distserve_import_exact),
+        FS_SHARED_TEST(test_vidur_network),
     };
     return cmocka_run_group_tests_name("calib", tests, load_catalog, free_catalog);
 }

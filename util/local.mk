@@ -1,7 +1,7 @@
 # util/local.mk: build rules of util/ (included by Makefile.am).
 
 noinst_LTLIBRARIES += libfsutil.la
-libfsutil_la_SOURCES = util/fu_yaml.c util/fu_yaml.h
+libfsutil_la_SOURCES = util/fu_yaml.c util/fu_yaml.h util/fu_file.c util/fu_file.h
 libfsutil_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS)
 libfsutil_la_LIBADD = $(YAML_LIBS)
 
