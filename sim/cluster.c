@@ -15,10 +15,10 @@
  * when its decider disaggregates, a prefill replica. Aggregated, the request runs on the
  * decode replica's engine. Disaggregated, it first runs on the prefill replica with one
  * output token (vLLM's do_remote_decode); when that finishes, its prompt's KV moves over
- * the link between the two replicas (NVLink inside a node, the NIC across nodes; shared
- * by concurrent transfers, kvlink.c), and then it joins the decode replica with the
- * transferred tokens counted as computed, emitting its first token after one step, as
- * vLLM's NIXL connector does. Simplification: the prefill replica frees its blocks when
+ * the link between the two replicas (NVLink inside a node, the NIC across nodes of a
+ * rack, the oversubscribed spine across racks; shared by concurrent transfers,
+ * kvlink.c), and then it joins the decode replica with the transferred tokens counted
+ * as computed, emitting its first token after one step, as vLLM's NIXL connector does. Simplification: the prefill replica frees its blocks when
  * the prefill ends, where vLLM holds them until the decode side has read them.
  */
 #include "cluster.h"
@@ -69,7 +69,7 @@ typedef struct link {
 } link;
 
 typedef struct replica {
-    int index, pool, node;
+    int index, pool, node, rack;
     fs_engine *engine;
     fm_latency *latency;
     int in_flight;
@@ -77,7 +77,8 @@ typedef struct replica {
     double busy_s, prefill_s, decode_s; /* accelerator-seconds over the run */
     double busy_window_s;        /* busy seconds since the last sample (not x tp) */
     uint64_t prompt_prev, output_prev; /* engine counters at the last sample */
-    link intra, scaleout;        /* out of this replica, for P/D transfers */
+    link intra, scaleout, spine; /* out of this replica, for P/D transfers: NVLink,
+                                    the NIC inside the rack, the NIC across racks */
 } replica;
 
 typedef struct cluster {
@@ -252,11 +253,20 @@ static void reject(cluster *cl, sim_req *r)
 
 /* --- P/D transfers --- */
 
+/*
+ * The path a transfer from p to d takes. Simplification: the in-rack and cross-rack
+ * paths out of a replica are separate links, so a transfer to another rack does not
+ * slow one inside the rack that leaves through the same NIC at the same time (on a real
+ * NIC they share it; the spine's share is what oversubscription models).
+ */
 static link *link_between(cluster *cl, const replica *p, const replica *d)
 {
+    replica *src = (replica *)p;
+    if (p->rack != d->rack)
+        return &src->spine;
     bool same_node = p->node == d->node &&
                      strcmp(pool_of(cl, p)->accel.name, pool_of(cl, d)->accel.name) == 0;
-    return same_node ? &((replica *)p)->intra : &((replica *)p)->scaleout;
+    return same_node ? &src->intra : &src->scaleout;
 }
 
 /* (Re)schedules the link's next completion after its set of transfers changed. */
@@ -574,8 +584,12 @@ int fs_cluster_size_pool_kv(const fs_scenario *sc, int pool, fm_kv_sizing *out, 
     return size_pool_kv(sc, &sc->pools[pool], out, err);
 }
 
-/* The data sheet's links, or fitted send/recv when the pool's fit file has them. */
-static int links_new(replica *rep, const fs_pool *p)
+/*
+ * The data sheet's links, or fitted send/recv when the pool's fit file has them; the
+ * spine is the NIC's path with its bandwidth divided by the oversubscription and the
+ * cross-rack latency added.
+ */
+static int links_new(replica *rep, const fs_pool *p, const fs_topology *t)
 {
     const fm_accel *a = &p->accel;
     double bw_in = a->intra_bw * a->eff_comm, bw_out = a->scaleout_bw * a->eff_comm;
@@ -586,12 +600,14 @@ static int links_new(replica *rep, const fs_pool *p)
     }
     rep->intra.kv = fs_kvlink_new(bw_in);
     rep->scaleout.kv = fs_kvlink_new(bw_out);
+    rep->spine.kv = fs_kvlink_new(bw_out / t->oversubscription);
     rep->intra.latency = (fs_ns)llround(lat_in * 1e9);
     rep->scaleout.latency = (fs_ns)llround(lat_out * 1e9);
-    return rep->intra.kv && rep->scaleout.kv ? 0 : -ENOMEM;
+    rep->spine.latency = rep->scaleout.latency + t->cross_rack_latency_ns;
+    return rep->intra.kv && rep->scaleout.kv && rep->spine.kv ? 0 : -ENOMEM;
 }
 
-static int replica_new(cluster *cl, replica *rep, int pool, int node, char **err)
+static int replica_new(cluster *cl, replica *rep, int pool, fs_placement at, char **err)
 {
     const fs_pool *p = &cl->sc->pools[pool];
     fs_engine_config ec = p->engine;
@@ -600,35 +616,22 @@ static int replica_new(cluster *cl, replica *rep, int pool, int node, char **err
                               .on_block_stored = on_block_stored,
                               .on_block_removed = on_block_removed};
     rep->pool = pool;
-    rep->node = node;
+    rep->node = at.node;
+    rep->rack = at.rack;
     rep->cl = cl;
     int rc = fs_engine_new(&ec, &obs, &rep->engine, err);
     if (rc == 0)
         rc = fm_latency_new_with(p->latency_model, &p->accel, &cl->sc->llm, p->tp,
                                  p->latency_params, &rep->latency, err);
-    if (rc == 0 && links_new(rep, p) < 0)
+    if (rc == 0 && links_new(rep, p, &cl->sc->topology) < 0)
         rc = oom(err);
     cl->targets[rep->index] = (fs_route_target){pool, rep->engine};
     return rc;
 }
 
-/*
- * Places replicas on nodes: each pool's replicas fill nodes of accels_per_node
- * accelerators in order; a pool of another accelerator type starts a new node, one of
- * the same type continues where the previous pool stopped (so small P/D deployments
- * share a node and transfer over NVLink).
- */
-static int replicas_new(cluster *cl, char **err)
+int fs_cluster_place(const fs_scenario *sc, fs_placement *out)
 {
-    const fs_scenario *sc = cl->sc;
-    cl->nreps = 0;
-    for (int i = 0; i < sc->npools; i++)
-        cl->nreps += sc->pools[i].replicas;
-    cl->reps = calloc((size_t)cl->nreps, sizeof *cl->reps);
-    cl->targets = calloc((size_t)cl->nreps, sizeof *cl->targets);
-    if (!cl->reps || !cl->targets)
-        return oom(err);
-    int k = 0, node = 0, used = 0;
+    int k = 0, node = 0, used = 0, per_rack = sc->topology.nodes_per_rack;
     for (int pi = 0; pi < sc->npools; pi++) {
         const fs_pool *p = &sc->pools[pi];
         int per_node = p->accel.accels_per_node > 0 ? p->accel.accels_per_node : 1;
@@ -641,14 +644,35 @@ static int replicas_new(cluster *cl, char **err)
                 node++;
                 used = 0;
             }
-            cl->reps[k].index = k;
-            int rc = replica_new(cl, &cl->reps[k], pi, node, err);
-            if (rc)
-                return rc;
+            out[k] = (fs_placement){node, per_rack > 0 ? node / per_rack : 0};
             used += p->tp;
         }
     }
-    return 0;
+    return k > 0 ? node + 1 : 0;
+}
+
+static int replicas_new(cluster *cl, char **err)
+{
+    const fs_scenario *sc = cl->sc;
+    cl->nreps = 0;
+    for (int i = 0; i < sc->npools; i++)
+        cl->nreps += sc->pools[i].replicas;
+    cl->reps = calloc((size_t)cl->nreps, sizeof *cl->reps);
+    cl->targets = calloc((size_t)cl->nreps, sizeof *cl->targets);
+    fs_placement *at = calloc((size_t)cl->nreps, sizeof *at);
+    if (!cl->reps || !cl->targets || !at) {
+        free(at);
+        return oom(err);
+    }
+    fs_cluster_place(sc, at);
+    int rc = 0;
+    for (int pi = 0, k = 0; rc == 0 && pi < sc->npools; pi++)
+        for (int r = 0; rc == 0 && r < sc->pools[pi].replicas; r++, k++) {
+            cl->reps[k].index = k;
+            rc = replica_new(cl, &cl->reps[k], pi, at[k], err);
+        }
+    free(at);
+    return rc;
 }
 
 static void replicas_free(cluster *cl)
@@ -659,6 +683,7 @@ static void replicas_free(cluster *cl)
         fm_latency_free(rep->latency);
         fs_kvlink_free(rep->intra.kv);
         fs_kvlink_free(rep->scaleout.kv);
+        fs_kvlink_free(rep->spine.kv);
     }
     free(cl->reps);
     free(cl->targets);

@@ -64,6 +64,22 @@ int fs_cluster_size_kv(const fs_scenario *sc, fm_kv_sizing *out, char **err);
 /* The same for pool `pool` of the scenario. */
 int fs_cluster_size_pool_kv(const fs_scenario *sc, int pool, fm_kv_sizing *out, char **err);
 
+/* Where one replica sits: its node and rack, both numbered from 0 in placement order. */
+typedef struct fs_placement {
+    int node, rack;
+} fs_placement;
+
+/*
+ * Places the scenario's replicas, pool by pool in order (the order fs_cluster_run
+ * numbers them): each pool's replicas fill nodes of accels_per_node accelerators (a
+ * replica of tp accelerators never straddles two nodes); a pool of another accelerator
+ * type starts a new node, one of the same type continues where the previous pool
+ * stopped (so small P/D deployments share a node and transfer over NVLink); nodes fill
+ * racks of topology.nodes_per_rack in order (0 = one rack). out has one entry per
+ * replica (fs_scenario's pools' replicas summed). Returns the number of nodes used.
+ */
+int fs_cluster_place(const fs_scenario *sc, fs_placement *out);
+
 /* Runs the scenario to completion. */
 int fs_cluster_run(const fs_scenario *sc, fs_run_result *out, char **err);
 /* The same, reporting to `obs` (NULL = nobody) as it goes. */

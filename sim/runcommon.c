@@ -265,6 +265,43 @@ static const char *thousands(int64_t v, char buf[32])
     return buf;
 }
 
+/* "node 3" or "nodes 3-5". */
+static void print_range(FILE *f, const char *what, int lo, int hi)
+{
+    if (lo == hi)
+        fprintf(f, "%s %d", what, lo);
+    else
+        fprintf(f, "%ss %d-%d", what, lo, hi);
+}
+
+/*
+ * Where each pool's replicas sit, when the scenario groups nodes into racks: node and
+ * rack ranges per pool, and the spine's oversubscription.
+ */
+static void print_placement(FILE *f, const fs_scenario *sc)
+{
+    int n = 0;
+    for (int i = 0; i < sc->npools; i++)
+        n += sc->pools[i].replicas;
+    fs_placement *at = calloc((size_t)n, sizeof *at);
+    if (!at)
+        return;
+    int nodes = fs_cluster_place(sc, at), per = sc->topology.nodes_per_rack;
+    fprintf(f, "placement    %d node%s in %d rack%s of %d, spine 1:%g, +%.1f us across racks\n",
+            nodes, nodes == 1 ? "" : "s", (nodes + per - 1) / per,
+            (nodes + per - 1) / per == 1 ? "" : "s", per, sc->topology.oversubscription,
+            sc->topology.cross_rack_latency_ns / 1e3);
+    for (int i = 0, k = 0; i < sc->npools; k += sc->pools[i].replicas, i++) {
+        const fs_placement *a = &at[k], *b = &at[k + sc->pools[i].replicas - 1];
+        fprintf(f, "  %-10s ", sc->pools[i].name);
+        print_range(f, "node", a->node, b->node);
+        fputs(", ", f);
+        print_range(f, "rack", a->rack, b->rack);
+        fputc('\n', f);
+    }
+    free(at);
+}
+
 /* One line per pool of a multi-pool fleet. */
 static void print_pools(FILE *f, const fs_scenario *sc)
 {
@@ -279,6 +316,8 @@ static void print_pools(FILE *f, const fs_scenario *sc)
                 p->replicas * p->tp, p->accel.name, p->tp, fs_role_name(p->role),
                 thousands(kv.num_tokens, a));
     }
+    if (sc->topology.nodes_per_rack > 0)
+        print_placement(f, sc);
     fputc('\n', f);
 }
 

@@ -387,6 +387,22 @@ static int load_router(fs_scenario *sc, fu_ynode n, char **err)
     return rc;
 }
 
+/* --- topology --- */
+
+static int load_topology(fs_scenario *sc, fu_ynode n, char **err)
+{
+    static const fu_yfield fields[] = {
+        {"nodes_per_rack", FU_Y_INT, S(topology.nodes_per_rack), 0, 1, 1e6, 0,
+         "nodes in one rack (default: one rack holds every node)"},
+        {"oversubscription", FU_Y_DOUBLE, S(topology.oversubscription), 0, 1, 1e3, 0,
+         "spine oversubscription: cross-rack bandwidth = NIC bandwidth / this"},
+        {"cross_rack_latency", FU_Y_DURATION_NS, S(topology.cross_rack_latency_ns), 0, 0, 1,
+         0, "added latency of a transfer between racks"},
+        {NULL},
+    };
+    return fu_yaml_apply(n, "topology", fields, NULL, sc, err);
+}
+
 /* --- workload --- */
 
 /* The workload section is read by libfleettraces (ft_spec); paths relative to the file. */
@@ -444,6 +460,7 @@ static void set_defaults(fs_scenario *sc, fs_pool *base)
     base->engine.max_model_len = 0; /* the model's context window, set in cross_check */
     snprintf(sc->router.policy, sizeof sc->router.policy, "default");
     sc->router.refresh_ns = 50 * 1000 * 1000;
+    sc->topology.oversubscription = 1;
 }
 
 static int require_keys(fu_ynode root, char **err)
@@ -463,7 +480,7 @@ static int load_base(fs_pool *base, fu_ynode root, const fm_catalog *cat, char *
 {
     static const char *const skip[] = {"name", "seed", "model", "accelerator", "engine",
                                        "workload", "slo", "description", "pools", "router",
-                                       NULL};
+                                       "topology", NULL};
     int rc = fu_yaml_apply(root, "scenario", shape_fields, skip, base, err);
     fu_ynode v;
     if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(root, "accelerator")))
@@ -479,7 +496,8 @@ static int load_sections(fs_scenario *sc, fu_ynode root, const fm_catalog *cat, 
 {
     static const char *const skip[] = {"model", "accelerator", "engine", "workload", "slo",
                                        "description", "tp", "replicas", "latency_model",
-                                       "latency_params", "pools", "router", NULL};
+                                       "latency_params", "pools", "router", "topology",
+                                       NULL};
     fs_pool base;
     memset(&base, 0, sizeof base);
     fu_ynode v;
@@ -501,6 +519,8 @@ static int load_sections(fs_scenario *sc, fu_ynode root, const fm_catalog *cat, 
     }
     if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(root, "router")))
         rc = load_router(sc, v, err);
+    if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(root, "topology")))
+        rc = load_topology(sc, v, err);
     if (rc == 0 && fu_ynode_ok(v = fu_ymap_get(root, "slo")))
         rc = load_slo(sc, v, err);
     return rc;

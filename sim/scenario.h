@@ -62,6 +62,19 @@ typedef struct fs_router_spec {
     int64_t kv_transfer_overhead_ns; /* fixed cost of one P/D KV transfer besides the link */
 } fs_router_spec;
 
+/*
+ * Where replicas sit beyond their node: nodes are grouped into racks of
+ * `nodes_per_rack` (0 = one rack holds every node). Transfers between nodes of one rack
+ * cross the leaf switch at the NIC's speed; transfers between racks cross the spine,
+ * whose share per accelerator is the NIC's bandwidth / `oversubscription`, and take
+ * `cross_rack_latency_ns` more.
+ */
+typedef struct fs_topology {
+    int nodes_per_rack;
+    double oversubscription;       /* >= 1; 1 = a non-blocking spine */
+    int64_t cross_rack_latency_ns; /* added to the NIC's base latency across racks */
+} fs_topology;
+
 typedef struct fs_scenario {
     char name[64];
     char path[PATH_MAX];           /* the file it came from */
@@ -84,6 +97,7 @@ typedef struct fs_scenario {
     fs_pool pools[FS_MAX_POOLS];   /* resolved: always at least one */
     int npools;
     fs_router_spec router;
+    fs_topology topology;
 
     ft_spec workload;              /* generator or trace (+ transforms), from traces/ */
 

@@ -5,6 +5,8 @@
 #   shared-prefix workload from the prefix cache than round-robin, with lower p90 TTFT;
 # - prefill/decode disaggregation lowers p99 inter-token latency against aggregated
 #   serving on long prompts with short answers;
+# - KV transfers across an oversubscribed spine raise TTFT against the same fleet in
+#   one rack, and leave TPOT alone;
 # - a heterogeneous fleet reports cost per pool.
 
 srcdir=${top_srcdir:-.}
@@ -42,6 +44,16 @@ expect "P/D lowers mean TPOT against aggregated serving" \
     'a < b' "$(stat pd-disaggregated tpot 3)" "$(stat pd-aggregated tpot 3)"
 if grep -q '^  prefill ' "$tmp/pd-disaggregated" && grep -q '^  decode ' "$tmp/pd-disaggregated"
 then ok "P/D reports cost per pool"; else not_ok "P/D reports cost per pool" "$tmp/pd-disaggregated"; fi
+
+run pd-racks
+"$FLEETSIM" run --no-db --set topology.nodes_per_rack=2 "$srcdir/scenarios/pd-racks.yaml" \
+    >"$tmp/pd-one-rack" 2>&1 || not_ok "run pd-racks in one rack" "$tmp/pd-one-rack"
+expect "P/D across an oversubscribed spine raises mean TTFT against one rack" \
+    'a >= b + 50' "$(stat pd-racks ttft 3)" "$(stat pd-one-rack ttft 3)"
+expect "P/D across racks leaves mean TPOT within 2 %" \
+    'a <= 1.02 * b && b <= 1.02 * a' "$(stat pd-racks tpot 3)" "$(stat pd-one-rack tpot 3)"
+if grep -q '^  decode     node 1, rack 1$' "$tmp/pd-racks"; then ok "pd-racks places decode in rack 1"
+else not_ok "pd-racks places decode in rack 1" "$tmp/pd-racks"; fi
 
 run heterogeneous
 for pool in chat long batch; do

@@ -1,7 +1,7 @@
 /*
  * test_cluster.c: the run loop seen from outside: an observer gets every finished
  * request and a per-replica sample each period, and what it gets adds up to the run's
- * summary; runs are reproducible.
+ * summary; runs are reproducible; replicas are placed on nodes and racks as documented.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -127,12 +127,50 @@ static void test_kvlink_sharing(void **state)
     fs_kvlink_free(l);
 }
 
+static void add_pool(fs_scenario *sc, const char *accel, int per_node, int tp, int replicas)
+{
+    fs_pool *p = &sc->pools[sc->npools++];
+    snprintf(p->accel.name, sizeof p->accel.name, "%s", accel);
+    p->accel.accels_per_node = per_node;
+    p->tp = tp;
+    p->replicas = replicas;
+}
+
+/*
+ * Placement by hand: 8-GPU nodes, 2 nodes per rack.
+ * pool A: 3 x tp 4 on H100 -> nodes 0, 0, 1 (a tp-4 replica never straddles nodes);
+ * pool B: 3 x tp 2 on H100 continues node 1 (4 used + 2 + 2 = 8), then node 2;
+ * pool C: 2 x tp 1 on MI300X starts a new node: node 3, rack 1 (nodes 2 and 3).
+ */
+static void test_placement(void **state)
+{
+    static fs_scenario sc;   /* large: keep it off the stack */
+    memset(&sc, 0, sizeof sc);
+    add_pool(&sc, "H100-SXM", 8, 4, 3);
+    add_pool(&sc, "H100-SXM", 8, 2, 3);
+    add_pool(&sc, "MI300X", 8, 1, 2);
+    sc.topology.nodes_per_rack = 2;
+    fs_placement at[8];
+    static const int node[8] = {0, 0, 1, 1, 1, 2, 3, 3};
+    static const int rack[8] = {0, 0, 0, 0, 0, 1, 1, 1};
+    assert_int_equal(fs_cluster_place(&sc, at), 4);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(at[i].node, node[i]);
+        assert_int_equal(at[i].rack, rack[i]);
+    }
+    sc.topology.nodes_per_rack = 0;   /* one rack */
+    assert_int_equal(fs_cluster_place(&sc, at), 4);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(at[i].rack, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_observer_adds_up),
         cmocka_unit_test(test_same_seed_same_result),
         cmocka_unit_test(test_kvlink_sharing),
+        cmocka_unit_test(test_placement),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
