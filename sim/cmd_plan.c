@@ -161,7 +161,7 @@ static void print_text(const fs_planner *pl, const fs_plan_cand *cs, int n)
     const fs_plan_spec *ps = pl->ps;
     double base = pl->wl.base_rate;
     printf("plan %s: %s%s%s at %.4g req/s", ps->name, ps->scenario,
-           ps->trace[0] ? " with trace " : "", ps->trace, pl->rate);
+           ps->trace[0] ? " with trace " : "", ps->trace_shown, pl->rate);
     if (base > 0)
         printf(" (%.4gx the %s's %.4g req/s)", pl->rate / base,
                pl->wl.trace ? "trace" : "workload", base);

@@ -169,6 +169,7 @@ int fs_plan_set_trace(fs_plan_spec *ps, const char *path, char **err)
                                      "Azure, BurstGPT, Mooncake or fleetsim CSV)", path,
                                      strerror(-rc)));
     memcpy(ps->trace, abs, sizeof abs);
+    snprintf(ps->trace_shown, sizeof ps->trace_shown, "%s", path);
     return 0;
 }
 
@@ -185,6 +186,8 @@ static int load_trace(fs_plan_spec *ps, fu_ynode root, const char *dir, char **e
     if (rc != 0)
         return fail(err, fu_ynode_errf(n, "trace '%s': %s (expected a readable trace "
                                        "file, relative to the spec)", t, strerror(-rc)));
+    snprintf(ps->trace_shown, sizeof ps->trace_shown, "%s%s%s", t[0] == '/' ? "" : dir,
+             t[0] == '/' ? "" : "/", t);
     return 0;
 }
 

@@ -40,6 +40,7 @@ typedef struct fs_plan_spec {
     char name[64];
     char scenario[PATH_MAX];
     char trace[PATH_MAX];   /* "" or an absolute path: replaces the scenario's workload */
+    char trace_shown[PATH_MAX];   /* the same as given (joined to the spec's directory) */
     double rate, growth, attainment, budget;
     double requests;        /* requests per run (0: the scenario's) */
     char *fixed[MAX_FIXED];
