@@ -31,6 +31,7 @@
 typedef struct klass {
     char name[32];
     char path[PATH_MAX];
+    fs_plan_workload wl;             /* its workload as the planner scales it */
     double rate;
     fs_plan_cand best[MAX_ACCELS];   /* per accelerator, the cheapest TP */
     int winner;                      /* index of the cheapest accelerator, -1 none */
@@ -75,10 +76,9 @@ static int search_accel(const card *cd, klass *k, int a, const fs_run_opts *ro)
                        .nmodes = 1, .nrouters = 1};
     snprintf(ps.scenario, sizeof ps.scenario, "%s", k->path);
     snprintf(ps.name, sizeof ps.name, "%s", k->name);
-    ps.fixed[ps.nfixed++] = fu_asprintf("workload.requests=%d", cd->requests);
     ps.accels[0] = cd->acc[a].name;
     ps.modes[0] = "aggregated";
-    fs_planner pl = {.ps = &ps, .ro = *ro, .rate = k->rate};
+    fs_planner pl = {.ps = &ps, .ro = *ro, .wl = k->wl, .rate = k->rate};
     fs_plan_cand cs[4];
     int rc = 0;
     for (int t = 0; rc == 0 && t < cd->ntps; t++) {
@@ -104,8 +104,12 @@ static int search_class(const card *cd, klass *k, const fs_run_opts *ro)
     fs_plan_spec ps = {0};
     snprintf(ps.scenario, sizeof ps.scenario, "%s", k->path);
     fs_planner pl = {.ps = &ps, .ro = *ro};
-    if (fs_plan_base_rate(&pl, &k->rate) != 0)
+    /* the class at its own rate: a generator's arrival rate, a trace's as replayed */
+    if (fs_plan_workload_load(&pl, "scorecard") != 0 ||
+        fs_plan_target(&pl, 0, 1, "scorecard") != 0)
         return -1;
+    k->wl = pl.wl;
+    k->rate = pl.rate;
     k->winner = -1;
     for (int a = 0; a < cd->nacc; a++) {
         if (search_accel(cd, k, a, ro) != 0)
@@ -213,6 +217,55 @@ static int runner_up(const card *cd, const klass *k)
     return r;
 }
 
+/* "chat on MI300X (rank 2 of 11 in TB/s per $/h)", for class k's winner. */
+static void md_class_choice(FILE *f, const card *cd, const klass *k)
+{
+    econ e = econ_for(k);
+    fprintf(f, "%s on %s (rank %d of %d in %s)", k->name, cd->acc[k->winner].name,
+            econ_rank(cd, k->winner, e), cd->nacc, econ_name[e]);
+}
+
+/* Why the mixed fleet costs what it does against the best single one (accelerator ba,
+ * `best` $/h): one accelerator winning every class leaves nothing to mix, which a
+ * reader should not take for a missing comparison, and rests on its price. */
+static void md_mixed_why(FILE *f, const card *cd, double mixed, int ba, double best)
+{
+    int same = 0;
+    for (int k = 0; k < cd->ncls; k++)
+        same += cd->cls[k].winner == ba;
+    if (mixed < 0) {
+        fprintf(f, "\nNo mixed fleet: some class meets its SLOs on none of these "
+                   "accelerators.\n");
+        return;
+    }
+    if (ba >= 0 && same == cd->ncls) {
+        const fm_accel *x = &cd->acc[ba];
+        fprintf(f, "\nWhy the mixed fleet equals the single-accelerator fleet: %s is the "
+                   "cheapest accelerator in every class, so there is nothing to mix: ",
+                x->name);
+        for (int k = 0; k < cd->ncls; k++) {
+            fprintf(f, "%s", k ? ", " : "");
+            md_class_choice(f, cd, &cd->cls[k]);
+        }
+        fprintf(f, ". That rests on its catalogue price, $%.2f/h%s%s%s: at another price "
+                   "(a scenario's `accelerator: {base: %s, price_per_hour: ...}`, or "
+                   "`--catalog DIR`) or without it (`--accelerators`) the classes may "
+                   "split.\n", x->price_per_hour, x->price_source[0] ? " (" : "",
+                x->price_source, x->price_source[0] ? ")" : "", x->name);
+        return;
+    }
+    fprintf(f, "\nThe classes split: ");
+    for (int k = 0; k < cd->ncls; k++) {
+        fprintf(f, "%s", k ? ", " : "");
+        md_class_choice(f, cd, &cd->cls[k]);
+    }
+    if (ba >= 0)
+        fprintf(f, ". Mixing saves $%.2f/h against %s alone.\n", best - mixed,
+                cd->acc[ba].name);
+    else
+        fprintf(f, ". No single accelerator serves every class.\n");
+}
+
 static void md_summary(FILE *f, const card *cd)
 {
     fprintf(f, "## Cheapest accelerator per class\n\n| class | accelerator | config | $/h "
@@ -247,6 +300,7 @@ static void md_summary(FILE *f, const card *cd)
     if (ba >= 0)
         fprintf(f, "- best single-accelerator fleet: **%s, $%.2f/h** (%+.0f%% against "
                    "mixed)\n", cd->acc[ba].name, best, mixed > 0 ? (best / mixed - 1) * 100 : 0);
+    md_mixed_why(f, cd, mixed, ba, best);
     fprintf(f, "\n| accelerator | all classes, $/h |\n|---|---:|\n");
     for (int a = 0; a < cd->nacc; a++) {
         double s = single_fleet(cd, a);
@@ -496,6 +550,8 @@ static int run(int argc, char **argv)
         default_classes(&cd);
     if (load_accels(&cd, cli.accels, &ro) != 0)
         return FS_EXIT_USAGE;
+    /* every run's request count: a generator generates it, a trace yields its first */
+    ro.requests = (uint64_t)cd.requests;
     for (int k = 0; k < cd.ncls; k++)
         if (search_class(&cd, &cd.cls[k], &ro) != 0)
             return FS_EXIT_USAGE;

@@ -486,9 +486,11 @@ static int execute(sweep *sw, const sweep_opts *o)
     if (!o->ro.quiet && skipped)
         fprintf(stderr, "fleetsim sweep: %d points already complete in %s, %d to run\n",
                 skipped, dbpath, ntodo);
-    /* create the database here: workers creating it at once race on the schema */
+    /* create the database here: workers creating it at once race on the schema. Even
+     * with nothing to run: a shard with no points (more shards than points) leaves an
+     * empty database, so that a merge of every shard's file finds each one. */
     fs_results *db = NULL;
-    if (ntodo && fs_results_open(dbpath, true, &db, &err) != 0) {
+    if (fs_results_open(dbpath, true, &db, &err) != 0) {
         fprintf(stderr, "fleetsim sweep: %s\n", err);
         free(err);
         free(todo);

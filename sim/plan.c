@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cluster.h"
 #include "fu_yaml.h"
@@ -86,10 +88,10 @@ static int avail_map(fs_plan_spec *ps, fu_ynode n, char **err)
 
 static int check_keys(fu_ynode root, char **err)
 {
-    static const char *const keys[] = {"name", "description", "scenario", "rate", "growth",
-                                       "attainment", "set", "accelerators", "tp", "modes",
-                                       "routers", "max_replicas", "budget", "available",
-                                       NULL};
+    static const char *const keys[] = {"name", "description", "scenario", "trace", "rate",
+                                       "growth", "requests", "attainment", "set",
+                                       "accelerators", "tp", "modes", "routers",
+                                       "max_replicas", "budget", "available", NULL};
     for (size_t i = 0; i < fu_ynode_len(root); i++) {
         const char *k = fu_ynode_str(fu_ymap_key(root, i));
         bool ok = false;
@@ -97,9 +99,9 @@ static int check_keys(fu_ynode root, char **err)
             ok |= k && strcmp(k, keys[j]) == 0;
         if (!ok)
             return fail(err, fu_ynode_errf(fu_ymap_key(root, i), "unknown key '%s'; "
-                        "expected name, scenario, rate, growth, attainment, set, "
-                        "accelerators, tp, modes, routers, max_replicas, budget, "
-                        "available", k ? k : ""));
+                        "expected name, scenario, trace, rate, growth, requests, "
+                        "attainment, set, accelerators, tp, modes, routers, "
+                        "max_replicas, budget, available", k ? k : ""));
     }
     return 0;
 }
@@ -143,6 +145,69 @@ static int load_lists(fs_plan_spec *ps, fu_ynode root, char **err)
     return rc;
 }
 
+/* Resolves `path` against `dir` (NULL: the working directory) into out, absolute, so
+ * that the scenario loader (which resolves against the scenario's directory) finds the
+ * same file; -errno when it cannot be resolved or read. */
+static int trace_path(const char *dir, const char *path, char out[PATH_MAX])
+{
+    char joined[PATH_MAX];
+    if (snprintf(joined, sizeof joined, "%s%s%s", dir && path[0] != '/' ? dir : "",
+                 dir && path[0] != '/' ? "/" : "", path) >= (int)sizeof joined)
+        return -ENAMETOOLONG;
+    struct stat st;
+    if (!realpath(joined, out) || stat(out, &st) != 0 || access(out, R_OK) != 0)
+        return -errno;
+    return S_ISDIR(st.st_mode) ? -EISDIR : 0;
+}
+
+int fs_plan_set_trace(fs_plan_spec *ps, const char *path, char **err)
+{
+    char abs[PATH_MAX];
+    int rc = trace_path(NULL, path, abs);
+    if (rc != 0)
+        return fail(err, fu_asprintf("trace '%s': %s (expected a readable trace file: "
+                                     "Azure, BurstGPT, Mooncake or fleetsim CSV)", path,
+                                     strerror(-rc)));
+    memcpy(ps->trace, abs, sizeof abs);
+    snprintf(ps->trace_shown, sizeof ps->trace_shown, "%s", path);
+    return 0;
+}
+
+/* trace: PATH, relative to the spec's directory `dir`. */
+static int load_trace(fs_plan_spec *ps, fu_ynode root, const char *dir, char **err)
+{
+    fu_ynode n = fu_ymap_get(root, "trace");
+    if (!fu_ynode_ok(n))
+        return 0;
+    const char *t = fu_ynode_str(n);
+    if (!t || !t[0])
+        return fail(err, fu_ynode_errf(n, "expected the path of a trace file"));
+    int rc = trace_path(dir, t, ps->trace);
+    if (rc != 0)
+        return fail(err, fu_ynode_errf(n, "trace '%s': %s (expected a readable trace "
+                                       "file, relative to the spec)", t, strerror(-rc)));
+    snprintf(ps->trace_shown, sizeof ps->trace_shown, "%s%s%s", t[0] == '/' ? "" : dir,
+             t[0] == '/' ? "" : "/", t);
+    return 0;
+}
+
+static int load_numbers(fs_plan_spec *ps, fu_ynode root, char **err)
+{
+    int rc = num_key(root, "rate", 1e-6, 1e9, &ps->rate, err);
+    if (rc == 0)
+        rc = num_key(root, "growth", 1e-6, 1e6, &ps->growth, err);
+    if (rc == 0 && ps->rate > 0 && ps->growth > 0)
+        return fail(err, fu_ynode_errf(fu_ymap_get(root, "growth"), "give rate: (requests/s) "
+                                       "or growth: (times the workload's rate), not both"));
+    if (rc == 0)
+        rc = num_key(root, "requests", 1, 1e12, &ps->requests, err);
+    if (rc == 0)
+        rc = num_key(root, "attainment", 0, 1, &ps->attainment, err);
+    if (rc == 0)
+        rc = num_key(root, "budget", 0, 1e12, &ps->budget, err);
+    return rc;
+}
+
 int fs_plan_spec_load(const char *path, fs_plan_spec *ps, char **err)
 {
     int rc = fu_yaml_load_file(path, &ps->doc, err);
@@ -162,13 +227,10 @@ int fs_plan_spec_load(const char *path, fs_plan_spec *ps, char **err)
     snprintf(dir, sizeof dir, "%s", path);
     snprintf(ps->scenario, sizeof ps->scenario, "%s%s%s", sc[0] == '/' ? "" : dirname(dir),
              sc[0] == '/' ? "" : "/", sc);
-    rc = num_key(root, "rate", 1e-6, 1e9, &ps->rate, err);
+    snprintf(dir, sizeof dir, "%s", path);
+    rc = load_trace(ps, root, dirname(dir), err);
     if (rc == 0)
-        rc = num_key(root, "growth", 1e-6, 1e6, &ps->growth, err);
-    if (rc == 0)
-        rc = num_key(root, "attainment", 0, 1, &ps->attainment, err);
-    if (rc == 0)
-        rc = num_key(root, "budget", 0, 1e12, &ps->budget, err);
+        rc = load_numbers(ps, root, err);
     if (rc == 0)
         rc = load_fixed(ps, fu_ymap_get(root, "set"), err);
     if (rc == 0)
@@ -185,16 +247,64 @@ void fs_plan_spec_free(fs_plan_spec *ps)
 
 /* --- running one configuration --- */
 
+/* Room for the overrides of one run: the trace, the fixed ones, a candidate's. */
+#define MAX_SETS (MAX_FIXED + 9)
+
+/* `s` as a YAML single-quoted scalar (quotes doubled), malloc'd. */
+static char *yaml_quote(const char *s)
+{
+    size_t n = 3;
+    for (const char *p = s; *p; p++)
+        n += *p == '\'' ? 2 : 1;
+    char *q = malloc(n), *o = q;
+    if (!q)
+        return NULL;
+    *o++ = '\'';
+    for (const char *p = s; *p; p++)
+        if ((*o++ = *p) == '\'')
+            *o++ = '\'';
+    *o++ = '\'';
+    *o = '\0';
+    return q;
+}
+
+/* The overrides every run of the spec has: its trace (first, so that `set:` can refine
+ * it: workload.trace.format, workload.transforms.window) and its fixed ones. */
+static int base_sets(const fs_plan_spec *ps, char **sets)
+{
+    int n = 0;
+    if (ps->trace[0]) {
+        char *q = yaml_quote(ps->trace);
+        sets[n++] = q ? fu_asprintf("workload={trace: {path: %s}}", q) : NULL;
+        free(q);
+    }
+    for (int i = 0; i < ps->nfixed; i++)
+        sets[n++] = strdup(ps->fixed[i]);
+    return n;
+}
+
+/* The override that sets the workload's rate to `rate`: a generator's arrival rate, or
+ * a trace's speed factor (its rate: transform, when it has one, scaled the same way;
+ * the loader takes one of speed: and rate:). The factor is exact: arrival times are
+ * divided by it, so requests / span scales by it. */
+static char *rate_set(const fs_planner *pl, double rate)
+{
+    const fs_plan_workload *w = &pl->wl;
+    if (!w->trace)
+        return fu_asprintf("workload.arrival.rate=%.17g", rate);
+    double g = rate / w->base_rate;
+    if (w->xrate > 0)
+        return fu_asprintf("workload.transforms.rate=%.17g", w->xrate * g);
+    return fu_asprintf("workload.transforms.speed=%.17g", w->speed * g);
+}
 
 /* The overrides of candidate c at `scale` and `rate`, into sets (strings malloc'd). */
 static int cand_sets(const fs_planner *pl, const fs_plan_cand *c, int scale, double rate, char **sets)
 {
-    int n = 0;
-    for (int i = 0; i < pl->ps->nfixed; i++)
-        sets[n++] = strdup(pl->ps->fixed[i]);
+    int n = base_sets(pl->ps, sets);
     sets[n++] = fu_asprintf("accelerator=%s", c->accel);
     sets[n++] = fu_asprintf("tp=%d", c->tp);
-    sets[n++] = fu_asprintf("workload.arrival.rate=%.17g", rate);
+    sets[n++] = rate_set(pl, rate);
     /* the whole router: mapping, so that a policy replaces a scenario's config: and
      * the other way round (the loader takes one of them) */
     size_t rl = c->router ? strlen(c->router) : 0;
@@ -215,7 +325,7 @@ static int cand_sets(const fs_planner *pl, const fs_plan_cand *c, int scale, dou
  * cannot run the model (c->why says why). */
 static int try_run(const fs_planner *pl, fs_plan_cand *c, int scale, double rate, fs_summary *out)
 {
-    char *sets[MAX_FIXED + 8];
+    char *sets[MAX_SETS];
     int n = cand_sets(pl, c, scale, rate, sets), rc = -1;
     fs_scenario sc;
     fs_run_result res;
@@ -316,6 +426,7 @@ int fs_plan_search(const fs_planner *pl, fs_plan_cand *c)
     if (pl->max_rate) {
         c->max_rate = max_rate(pl, c);
         c->headroom = c->max_rate / pl->rate - 1;
+        c->max_growth = pl->wl.base_rate > 0 ? c->max_rate / pl->wl.base_rate : 0;
     }
     return 0;
 }
@@ -394,17 +505,85 @@ void fs_plan_rank(fs_plan_cand *cs, int n)
     mark_pareto(cs, n);
 }
 
-/* The scenario's own arrival rate, for --growth. */
-int fs_plan_base_rate(const fs_planner *pl, double *out)
+/* --- the workload and the target --- */
+
+/* With a trace replacing the workload, `set:` may refine it (workload.trace.*,
+ * workload.transforms.*) but not set a generator's fields, which the loader would
+ * reject at a position in the re-emitted text rather than in the spec. */
+static int check_trace_sets(const fs_plan_spec *ps, const char *cmd)
 {
-    fs_scenario sc;
-    if (fs_load_scenario_set("plan", pl->ps->scenario, (const char *const *)pl->ps->fixed,
-                             pl->ps->nfixed, &pl->ro, &sc) != 0)
+    for (int i = 0; ps->trace[0] && i < ps->nfixed; i++) {
+        const char *f = ps->fixed[i];
+        if (strncmp(f, "workload", 8) != 0 || (f[8] != '.' && f[8] != '=') ||
+            strncmp(f, "workload.trace.", 15) == 0 || strncmp(f, "workload.transforms.", 20) == 0)
+            continue;
+        fprintf(stderr, "fleetsim %s: set: %.*s: the trace replaces the scenario's workload; "
+                "only workload.trace.* and workload.transforms.* apply to it (requests per "
+                "run: `requests:` or --requests)\n", cmd, (int)strcspn(f, "="), f);
         return -1;
-    int rc = sc.workload.kind == FT_SPEC_GENERATOR ? 0 : -1;
-    *out = sc.workload.gen.arrival.rate;
-    fs_scenario_free(&sc);
-    if (rc != 0)
-        fprintf(stderr, "fleetsim plan: --growth needs a generator workload with a rate\n");
+    }
+    return 0;
+}
+
+/* Requests / span of the source as a run replays it (ft_stats' mean rate). */
+static int trace_rate(const fs_scenario *sc, double *out, char **err)
+{
+    ft_source *src = NULL;
+    ft_stats st;
+    ft_stats_opts o = {.prefix = 0};
+    int rc = fs_scenario_open_workload(sc, &src, err);
+    if (rc == 0)
+        rc = ft_stats_compute(src, &o, &st, err);
+    ft_source_free(src);
+    if (rc == 0 && !(st.rows >= 2 && st.span_s > 0))
+        return fail(err, fu_asprintf("%s: %llu request%s over %.3g s as replayed: expected "
+                                     "at least 2 over a time span, to scale its rate",
+                                     sc->workload.trace.path, (unsigned long long)st.rows,
+                                     st.rows == 1 ? "" : "s", st.span_s));
+    *out = st.mean_rate;
     return rc;
+}
+
+int fs_plan_workload_load(fs_planner *pl, const char *cmd)
+{
+    char *sets[MAX_SETS], *err = NULL;
+    int n = base_sets(pl->ps, sets), rc = 0;
+    fs_scenario sc;
+    if (check_trace_sets(pl->ps, cmd) != 0 ||
+        fs_load_scenario_set(cmd, pl->ps->scenario, (const char *const *)sets, n, &pl->ro, &sc))
+        rc = -1;
+    for (int i = 0; i < n; i++)
+        free(sets[i]);
+    if (rc != 0)
+        return rc;
+    fs_plan_workload *w = &pl->wl;
+    *w = (fs_plan_workload){.trace = sc.workload.kind == FT_SPEC_TRACE, .speed = 1};
+    if (!w->trace) {
+        w->base_rate = sc.workload.gen.arrival.rate;
+    } else {
+        w->speed = sc.workload.xf.speed > 0 ? sc.workload.xf.speed : 1;
+        w->xrate = sc.workload.xf.target_rate;
+        if (trace_rate(&sc, &w->base_rate, &err) != 0) {
+            fprintf(stderr, "fleetsim %s: %s\n", cmd, err ? err : "out of memory");
+            rc = -1;
+        }
+    }
+    free(err);
+    fs_scenario_free(&sc);
+    return rc;
+}
+
+int fs_plan_target(fs_planner *pl, double rate, double growth, const char *cmd)
+{
+    if (rate > 0)
+        return pl->rate = rate, 0;
+    if (pl->wl.base_rate > 0 && growth > 0)
+        return pl->rate = pl->wl.base_rate * growth, 0;
+    if (growth > 0)
+        fprintf(stderr, "fleetsim %s: a growth factor needs a workload with a rate: a trace, "
+                "or a generator whose arrivals have `rate:`; give a rate instead\n", cmd);
+    else
+        fprintf(stderr, "fleetsim %s: give a target `rate:` (requests/s) or `growth:` "
+                "(times the workload's rate)\n", cmd);
+    return -1;
 }

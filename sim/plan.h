@@ -6,8 +6,16 @@
  * then bisection, on the assumption that meeting is monotone in replicas) and its
  * highest sustainable rate, and the ranking with the cost-latency Pareto front.
  *
- * Workload assumed: generator scenarios of a few hundred to a few thousand requests
- * per run (the spec's `set:` caps workload.requests), tens of candidates, each search
+ * The workload is the scenario's generator or trace, or a trace file the spec names
+ * (`trace:`, which replaces the scenario's workload). A target rate reaches a
+ * generator as its arrival rate and a trace as a speed factor on its arrival times
+ * (the trace's `speed:` transform, or its `rate:` transform scaled, when the scenario
+ * already has one), relative to the trace's own mean rate as replayed: so a trace is
+ * streamed again for every run and never copied, and "2x today's traffic" is the same
+ * requests arriving twice as fast.
+ *
+ * Workload assumed: scenarios of a few hundred to a few thousand requests per run
+ * (the spec's `requests:` caps them), tens of candidates, each search
  * O(log max_replicas) in-memory runs (nothing stored).
  *
  * Ownership: a spec's strings point into its YAML document (doc) or, for a spec a
@@ -31,7 +39,10 @@
 typedef struct fs_plan_spec {
     char name[64];
     char scenario[PATH_MAX];
+    char trace[PATH_MAX];   /* "" or an absolute path: replaces the scenario's workload */
+    char trace_shown[PATH_MAX];   /* the same as given (joined to the spec's directory) */
     double rate, growth, attainment, budget;
+    double requests;        /* requests per run (0: the scenario's) */
     char *fixed[MAX_FIXED];
     int nfixed;
     const char *accels[MAX_LIST], *modes[MAX_LIST], *routers[MAX_LIST];
@@ -52,15 +63,28 @@ typedef struct fs_plan_cand {
     int scale;              /* replicas (aggregated) or k (P/D: k*p + k*d replicas) */
     int accelerators;
     double usd_h, usd_mtok, ttft_s, tpot_s, attain, max_rate, headroom;
+    double max_growth;      /* max_rate over the workload's own rate (0: unknown) */
     bool pareto;
     int runs;
     char why[160];          /* why infeasible when a run failed (weights do not fit) */
 } fs_plan_cand;
 
+/* The workload as the planner scales it (fs_plan_workload_load). */
+typedef struct fs_plan_workload {
+    bool trace;             /* a trace: a rate becomes a speed factor on its arrivals */
+    double base_rate;       /* the workload's own rate, req/s (0: unknown): a
+                               generator's arrival rate; a trace's requests / span as
+                               a run replays it (after its transforms and cap), the
+                               mean rate `fleetsim trace stats` prints */
+    double speed;           /* trace: the scenario's `speed:` transform (1 if none) */
+    double xrate;           /* trace: the scenario's `rate:` transform (0 if none) */
+} fs_plan_workload;
+
 /* What a search runs against. */
 typedef struct fs_planner {
     fs_plan_spec *ps;
     fs_run_opts ro;
+    fs_plan_workload wl;    /* filled by fs_plan_workload_load before any search */
     double rate;            /* the target */
     bool max_rate;
 } fs_planner;
@@ -72,9 +96,18 @@ void fs_plan_spec_free(fs_plan_spec *ps);
 /* The candidates of a spec, malloc'd into *out (*n of them); -EINVAL (reported on
  * stderr) for a bad mode. */
 int fs_plan_make_cands(const fs_plan_spec *ps, fs_plan_cand **out, int *n);
-/* The scenario's own arrival rate with the spec's overrides; -1 (reported) when the
- * workload is not a generator. */
-int fs_plan_base_rate(const fs_planner *pl, double *out);
+/* Replaces the spec's trace by `path` (relative to the working directory; must be a
+ * readable file). 0, or -EINVAL with a malloc'd message in *err naming the path. */
+int fs_plan_set_trace(fs_plan_spec *ps, const char *path, char **err);
+/* Loads the scenario with the spec's trace and overrides and fills pl->wl (a trace is
+ * read once to measure its rate). 0, or -1 after reporting on stderr ("fleetsim
+ * CMD: ..."): the scenario does not load, the trace is unreadable or has fewer than
+ * two requests or no time span (no rate to scale). */
+int fs_plan_workload_load(fs_planner *pl, const char *cmd);
+/* The target rate given a rate (> 0) or else a growth factor (> 0) on the workload's
+ * own rate; 0, or -1 after reporting when a growth factor has no rate to multiply
+ * (a generator whose arrivals have no `rate:`). Needs pl->wl. */
+int fs_plan_target(fs_planner *pl, double rate, double growth, const char *cmd);
 /* Searches one candidate at pl->rate: fills c (feasible, scale, costs, latencies, max
  * rate when pl->max_rate). 0, or -1 when a run failed (bad input, reported). */
 int fs_plan_search(const fs_planner *pl, fs_plan_cand *c);

@@ -33,6 +33,9 @@ has "a fleet too small for the model says so" "$tmp/r.md" "| TPU-v5e | | | | can
 has "the mixed fleet" "$tmp/r.md" "mixed fleet (each class on its cheapest accelerator)"
 has "the single-accelerator fleet" "$tmp/r.md" "best single-accelerator fleet: **MI300X"
 has "why, from the economics" "$tmp/r.md" "TPOT is memory-bandwidth bound; MI300X ranks"
+has "one winner in every class: the report says why the fleets are equal" "$tmp/r.md" \
+    "Why the mixed fleet equals the single-accelerator fleet: MI300X is the cheapest accelerator in every class"
+has "and names the price it rests on" "$tmp/r.md" "That rests on its catalogue price, \$1.99/h"
 has "the HTML has a chart" "$tmp/r.html" "<svg"
 "$FLEETSIM" scorecard --class "chat=$chat" --requests 150 --accelerators H100-SXM,MI300X,TPU-v5e \
     >"$tmp/again.md" 2>&1

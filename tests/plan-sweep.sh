@@ -4,8 +4,8 @@
 # A sweep of 8 small points (300 requests each) stores 8 complete runs tagged with the
 # sweep; run again it simulates nothing; a database holding half of the points (one
 # shard) gets only the other half; two shards merged with `results merge` give the
-# same table as an unsharded run, and -j 2 the same as -j 1. Bad specs exit 2 naming
-# file:line.
+# same table as an unsharded run, and -j 2 the same as -j 1; a shard with no points
+# leaves an empty database that merges. Bad specs exit 2 naming file:line.
 
 srcdir=${top_srcdir:-.}
 builddir=${top_builddir:-.}
@@ -69,6 +69,9 @@ check "-j 1 and -j 2 give the same table" cmp "$tmp/j1.txt" "$tmp/j2.txt"
 "$FLEETSIM" sweep --db "$tmp/m.db" "$spec" >"$tmp/merged.txt" 2>"$tmp/merged.err"
 has "the merged shards hold every point" "$tmp/merged.err" "8 points already complete"
 check "and give the unsharded table" cmp "$tmp/merged.txt" "$tmp/j2.txt"
+check "a shard with no points (9/10 of 8)" "$FLEETSIM" sweep --quiet --db "$tmp/empty.db" \
+    --shard 9/10 "$spec"
+check "leaves an empty database that merges" "$FLEETSIM" results merge --db "$tmp/m.db" "$tmp/empty.db"
 
 # --- bad specs ---
 printf 'name: x\nscenario: %s\ngrid:\n  replicas: 3\n' "$quick" >"$tmp/bad1.yaml"
