@@ -6,7 +6,8 @@
 # libfleetpolicy) over four `fleetsim serve` (the same engine and latency model, in real
 # time). Measured client-side TTFT p50/p90, TPOT p50 and E2E p50 must agree with the
 # prediction, and the requests per endpoint must match the simulated ones (sorted, within
-# 4 of 12). Loopback only; bounded (servers live 40 s, each replay stops after 30 s).
+# 4 of 12). Each replay is also stored in the results database as a run of the same
+# scenario, and `fleetsim results compare` sets it beside the simulated run. Loopback only; bounded (servers live 40 s, each replay stops after 30 s).
 #
 # Tolerances: TPOT p50 and E2E p50 10 % (the issue's target); TTFT p50 15 % and p90 25 %
 # because a TTFT of ~17 ms carries ~0.5-1 ms of HTTP, proxy and timer overhead that the
@@ -65,7 +66,8 @@ fi
 attempt() { # attempt K: replays into live.K.json; exit 0 when every check passes
     k=$1 # (a new --salt: the same sharing structure on cold prefix caches)
     "$builddir/fleetsim" replay "$srcdir/tests/data/router-trace-azure.csv" --salt "$k" \
-        --target "http://$R" --duration 30 --json >"$tmp/live.$k.json" 2>"$tmp/live.err"
+        --target "http://$R" --duration 30 --json --scenario "$srcdir/tests/data/router-proof.yaml" \
+        --name "replay-$k" >"$tmp/live.$k.json" 2>"$tmp/live.err"
     for c in $checks; do
         set -- $(echo "$c" | tr ':' ' ')
         within "$(get "$tmp/live.$k.json" "$2_ms" "$3")" \
@@ -105,6 +107,16 @@ expect "per-endpoint counts agree within 4 requests (sim: $simc; router: $livec)
     awk -v s="$simc" -v l="$livec" 'BEGIN { n = split(s, a, " "); m = split(l, b, " ");
         if (n != 4 || m != 4) exit 1; for (i = 1; i <= 4; i++) { d = a[i] - b[i];
         if (d < -4 || d > 4) exit 1 } }'
+# The replay in the results store: a complete run tagged replay, comparable with run 1.
+"$builddir/fleetsim" results list --json >"$tmp/out" 2>&1
+expect "the judged replay is stored as a complete run tagged replay" \
+    grep -q "\"replay-$best\"" "$tmp/out"
+"$builddir/fleetsim" results compare 1 "replay-$best" >"$tmp/out" 2>&1
+expect "results compare: the simulated run beside the replay (ttft p50 row)" \
+    grep -qi '^ttft p50 ' "$tmp/out"
+"$builddir/fleetsim" results show "replay-$best" --json >"$tmp/show.json" 2>&1
+cp "$tmp/show.json" "$tmp/out"
+expect "the stored replay has 48 completed requests" grep -q '"completed": 48' "$tmp/show.json"
 kill -TERM "$rpid"; wait "$rpid"; rc=$?
 cp "$tmp/r.log" "$tmp/out"
 expect "router exits 0" test $rc = 0
