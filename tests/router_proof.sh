@@ -9,9 +9,13 @@
 # 4 of 12). Each replay is also stored in the results database as a run of the same
 # scenario, and `fleetsim results compare` sets it beside the simulated run. Loopback only; bounded (servers live 40 s, each replay stops after 30 s).
 #
-# Tolerances: TPOT p50 and E2E p50 10 % (the issue's target); TTFT p50 15 % and p90 25 %
-# because a TTFT of ~17 ms carries ~0.5-1 ms of HTTP, proxy and timer overhead that the
-# simulator does not model (measured on an idle machine: +4 % at p50, +11 % at p90).
+# Tolerances: TTFT p50, TPOT p50 and E2E p50 10 % (the issue's target); TTFT p90 25 %.
+# Per request, measured TTFT exceeds the simulated one by a median 0.8 ms (HTTP, proxy
+# and timer overhead the simulator does not model), and a few requests that overlap a
+# neighbour's prefill in one run and not in the other move p90 of 48 samples by several
+# ms (measured on a shared 2-core machine: p90 +4 % to +18 %). The router is seeded like
+# the simulation's router stream (scenario seed ^ ROUTER_SEED_SALT), so random
+# tie-breaks fall alike and the per-endpoint counts usually match exactly.
 
 srcdir=${top_srcdir:-.}
 builddir=${top_builddir:-.}
@@ -46,6 +50,7 @@ for i in 0 1 2 3; do
     printf -- '- name: s%s\n  address: 127.0.0.1:%s\n' "$i" "$(cat "$tmp/s$i.port")"
 done >"$tmp/eps.yaml"
 "$builddir/fleetsim-router" --endpoints "$tmp/eps.yaml" --listen 127.0.0.1:0 --policy default \
+    --seed 11400714819323198484 \
     --port-file "$tmp/r.port" --drain-timeout 5 2>"$tmp/r.log" &
 rpid=$!
 pids="$pids $rpid"
@@ -55,7 +60,7 @@ sleep 0.3
 # TTFT is a few milliseconds of CPU scheduling on a loaded machine (CI runs tests in
 # parallel on 2 cores): the replay gets a second attempt when the first misses, and the
 # better attempt is judged. TPOT and E2E have never needed it.
-checks="ttft:ttft:p50:15 ttft:ttft:p90:25 tpot:tpot:p50:10 e2e:e2e:p50:10"
+checks="ttft:ttft:p50:10 ttft:ttft:p90:25 tpot:tpot:p50:10 e2e:e2e:p50:10"
 # Under AddressSanitizer every request costs the router and the servers milliseconds of
 # CPU the latency model knows nothing about (measured: TTFT p50 +27 % on 2 loaded
 # cores); the TTFT bounds widen there, TPOT and E2E keep theirs.
