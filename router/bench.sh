@@ -2,8 +2,10 @@
 # bench.sh: fleetsim-router against nginx (Debian's, a plain round-robin reverse proxy)
 # over the same four scripted model servers (tests/router_mock, answering at once), on
 # loopback, driven by wrk at equal concurrency. Prints requests/s and latency p50/p99 of
-# each (median of RUNS runs), the added latency over going direct, and the router's
-# decision-latency histogram. The router runs llm-d's default policy (prefix-aware).
+# each (median of RUNS runs), the added latency over going direct, the router's share
+# of nginx's throughput, the upstream connections it opened (keep-alive pool) and its
+# decision-latency histogram. nginx runs twice: as Debian configures a plain proxy
+# (a new upstream connection per request), and with upstream keepalive. The router runs llm-d's default policy (prefix-aware).
 # Usage: router/bench.sh [RUNS] [CONNECTIONS] [SECONDS]   (needs nginx and wrk)
 set -u
 RUNS=${1:-3}; CONNS=${2:-32}; SECS=${3:-5}
@@ -24,15 +26,18 @@ done
 "$b/fleetsim-router" --endpoints "$tmp/eps.yaml" --listen 127.0.0.1:0 --port-file "$tmp/r" \
     --policy default 2>/dev/null & pids="$pids $!"
 wf "$tmp/r"
-# a free port for nginx: let the kernel choose one for a mock, then take it over
-"$b/tests/router_mock" --port-file "$tmp/np" --lifetime 1 & np=$!
-wf "$tmp/np"; kill $np; wait $np 2>/dev/null
-NP=$(cat "$tmp/np")
+free_port() { # a free port: let the kernel choose one for a mock, then take it over
+    "$b/tests/router_mock" --port-file "$tmp/fp" --lifetime 1 & fpid=$!
+    wf "$tmp/fp"; kill $fpid; wait $fpid 2>/dev/null; cat "$tmp/fp"; rm -f "$tmp/fp"
+}
+NP=$(free_port); NK=$(free_port)
 cat >"$tmp/nginx.conf" <<NG
 worker_processes 1; daemon off; pid $tmp/nginx.pid; error_log $tmp/nginx.err;
 events { worker_connections 4096; }
-http { access_log off; upstream m { $up }
-  server { listen 127.0.0.1:$NP; location / { proxy_pass http://m; } } }
+http { access_log off; upstream m { $up } upstream mk { $up keepalive 64; }
+  server { listen 127.0.0.1:$NP; location / { proxy_pass http://m; } }
+  server { listen 127.0.0.1:$NK; location / { proxy_pass http://mk;
+    proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 NG
 nginx -c "$tmp/nginx.conf" -p "$tmp" 2>/dev/null & pids="$pids $!"
 sleep 0.5
@@ -58,6 +63,12 @@ run() { # run NAME URL: median over RUNS of req/s, p50 ms, p99 ms
 }
 echo "wrk -t2 -c$CONNS -d${SECS}s, median of $RUNS runs, 4 upstreams on loopback"
 run "direct (one server)" "http://127.0.0.1:$(cat $tmp/m0)"
-run "nginx round-robin" "http://127.0.0.1:$NP"
-run "fleetsim-router" "http://127.0.0.1:$(cat $tmp/r)"
+run "nginx round-robin" "http://127.0.0.1:$NP" | tee "$tmp/nginx"
+run "nginx rr, keepalive" "http://127.0.0.1:$NK" | tee "$tmp/nginxk"
+run "fleetsim-router" "http://127.0.0.1:$(cat $tmp/r)" | tee "$tmp/router"
+rps() { awk '{ for (i = 2; i <= NF; i++) if ($i == "req/s") print $(i - 1) }' "$1"; }
+awk -v a="$(rps $tmp/nginx)" -v k="$(rps $tmp/nginxk)" -v r="$(rps $tmp/router)" 'BEGIN {
+    printf "fleetsim-router / nginx: %.0f %% of plain round-robin, %.0f %% of keepalive\n",
+        100 * r / a, 100 * r / k }'
+curl -s "http://127.0.0.1:$(cat $tmp/r)/metrics" | grep '^fleetsim_router_upstream_connections_total'
 curl -s "http://127.0.0.1:$(cat $tmp/r)/metrics" | grep '^fleetsim_router_decision_seconds'

@@ -14,8 +14,19 @@
  * router sees the sharing the simulator sees.
  *
  * Workload assumed: up to ~100k requests and a few thousand in flight; one connection
- * per request (Connection: close). The results store is not written yet: the summary is
- * printed (text or --json) and --csv writes one row per request.
+ * per request (Connection: close), as independent clients open them.
+ *
+ * The results store: given --scenario FILE (the scenario that describes the fleet under
+ * test: its pools, accelerators and prices; its workload is not used), the replay is
+ * stored as a run like `fleetsim run FILE` stores a simulated one, through the same
+ * metrics code: per request arrival (the send time), first token, last token, output
+ * tokens (SSE events) and the endpoint that served it (the router's
+ * x-gateway-destination-endpoint-served header; endpoints are numbered in the order
+ * they first answered), every inter-event gap as inter-token latency, and cost from the
+ * scenario's prices over the replay's makespan. What the client cannot see is left out:
+ * queueing is counted as 0, cached tokens as 0, energy as idle power. Failed and
+ * unfinished requests count as rejected. --db, $FLEETSIM_DB, --no-db, --name, --tag and
+ * --no-requests work as for `fleetsim run`; the run is tagged "replay".
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +44,10 @@
 
 #include "cmd.h"
 #include "ft_workload.h"
+#include "metrics.h"
+#include "runcommon.h"
+
+#define RP_MAX_SERVED 256
 
 typedef struct rp_req {
     struct rp_run *run;
@@ -46,6 +61,7 @@ typedef struct rp_req {
     uint32_t events;
     int status;                  /* HTTP status, 0 = none, -1 = connection failed */
     bool done;
+    int served;                  /* index into rp_run.served, -1 = not said */
     char tail[8];                /* last bytes of the previous chunk ("data: " across chunks) */
 } rp_req;
 
@@ -59,6 +75,9 @@ typedef struct rp_run {
     size_t n, finished;
     int64_t t0;
     struct event *deadline;
+    fs_metrics *metrics;         /* inter-token gaps, when the run is stored */
+    char *served[RP_MAX_SERVED]; /* endpoint addresses, in the order they first answered */
+    int nserved;
 } rp_run;
 
 static int64_t mono_ns(void)
@@ -106,6 +125,22 @@ static void rp_finish(rp_req *q)
         event_base_loopexit(q->run->base, NULL);
 }
 
+/* The index of the endpoint that served u (the router's header), numbered in order of
+   first appearance; 0 when the header is absent (a server driven directly). */
+static int served_index(rp_run *r, struct evhttp_request *u)
+{
+    const char *a = evhttp_find_header(evhttp_request_get_input_headers(u),
+                                       "x-gateway-destination-endpoint-served");
+    if (!a)
+        return 0;
+    for (int i = 0; i < r->nserved; i++)
+        if (strcmp(r->served[i], a) == 0)
+            return i;
+    if (r->nserved == RP_MAX_SERVED || !(r->served[r->nserved] = strdup(a)))
+        return 0;
+    return r->nserved++;
+}
+
 /* Counts SSE data events in what arrived ("data: " at a line start; [DONE] excluded). */
 static void on_chunk(struct evhttp_request *u, void *arg)
 {
@@ -114,11 +149,15 @@ static void on_chunk(struct evhttp_request *u, void *arg)
     size_t len = evbuffer_get_length(b);
     char *p = (char *)evbuffer_pullup(b, -1);
     int64_t now = mono_ns();
+    if (q->served < 0)
+        q->served = served_index(q->run, u);
     for (size_t i = 0; p && i + 6 <= len; i++)
         if ((i == 0 || p[i - 1] == '\n') && memcmp(p + i, "data: ", 6) == 0 &&
             !(i + 12 <= len && memcmp(p + i + 6, "[DONE]", 6) == 0)) {
             if (!q->first)
                 q->first = now;
+            else if (q->run->metrics)
+                fs_metrics_token_gap(q->run->metrics, now - q->last);
             q->last = now;
             q->events++;
         }
@@ -203,6 +242,7 @@ static int load_trace(rp_run *r, const char *path, const char *fmt, uint64_t max
     while (r->reqs && r->n < max && (rc = ft_source_next(src, &fr, err)) == 1) {
         rp_req *q = &r->reqs[r->n];
         q->run = r;
+        q->served = -1;
         q->arrival_ns = (int64_t)((double)fr.arrival_ns / speed);
         q->in = fr.input_tokens ? fr.input_tokens : 1;
         q->out = fr.output_tokens;
@@ -349,15 +389,23 @@ static void usage(FILE *f)
         "                    second replay against warm prefix caches; default 0)\n"
         "  --csv FILE        one row per request\n"
         "  --json            print the summary as JSON\n"
+        "  --scenario FILE   the scenario of the fleet under test: store the replay in\n"
+        "                    the results database as a run comparable with `fleetsim\n"
+        "                    run FILE` (its pools and prices; its workload is unused)\n"
+        "  --db PATH, --no-db, --no-requests, --name NAME, --tag TAG, --quiet\n"
+        "                    where and how the run is stored, as for `fleetsim run`;\n"
+        "                    the run is also tagged 'replay'\n"
         "  -h, --help        show this help\n"
-        "Exit status: 0 done (even with failed requests); 2 bad input.\n");
+        "Exit status: 0 done (even with failed requests); 1 the run could not be\n"
+        "stored; 2 bad input.\n");
 }
 
 typedef struct rp_opts {
-    const char *trace, *target, *format, *model, *csv;
+    const char *trace, *target, *format, *model, *csv, *scenario;
     uint64_t requests, salt;
     double duration, speed;
     bool json;
+    fs_run_opts store;           /* --db, --no-db, --name, --tag, ... */
 } rp_opts;
 
 static int parse_opts(int argc, char **argv, rp_opts *o)
@@ -366,8 +414,12 @@ static int parse_opts(int argc, char **argv, rp_opts *o)
         {"target", 1, 0, 't'}, {"format", 1, 0, 'f'}, {"requests", 1, 0, 'n'},
         {"duration", 1, 0, 'd'}, {"speed", 1, 0, 's'}, {"model", 1, 0, 'm'},
         {"csv", 1, 0, 'c'}, {"json", 0, 0, 'j'}, {"salt", 1, 0, 'S'}, {"help", 0, 0, 'h'},
+        {"scenario", 1, 0, 'C'}, {"db", 1, 0, FS_OPT_DB}, {"no-db", 0, 0, FS_OPT_NO_DB},
+        {"no-requests", 0, 0, FS_OPT_NO_REQUESTS}, {"quiet", 0, 0, FS_OPT_QUIET},
+        {"name", 1, 0, FS_OPT_NAME}, {"tag", 1, 0, FS_OPT_TAG},
         {0}};
     *o = (rp_opts){.model = "llama-3.1-8b", .requests = 1000, .duration = 60, .speed = 1};
+    o->store.tags[o->store.ntags++] = "replay";
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -382,7 +434,13 @@ static int parse_opts(int argc, char **argv, rp_opts *o)
         case 'S': o->salt = strtoull(optarg, &end, 10); break;
         case 'd': o->duration = strtod(optarg, &end); break;
         case 's': o->speed = strtod(optarg, &end); break;
+        case 'C': o->scenario = optarg; break;
         case 'h': usage(stdout); exit(0);
+        case FS_OPT_DB: case FS_OPT_NO_DB: case FS_OPT_NO_REQUESTS: case FS_OPT_QUIET:
+        case FS_OPT_NAME: case FS_OPT_TAG:
+            if (fs_run_opt(&o->store, c, optarg, "replay") != 0)
+                return -EINVAL;
+            break;
         default: return -EINVAL;
         }
         if (end && *end) {
@@ -409,10 +467,83 @@ static void run_free(rp_run *r)
         free(r->reqs[i].segs);
     }
     free(r->reqs);
+    for (int i = 0; i < r->nserved; i++)
+        free(r->served[i]);
+    fs_metrics_free(r->metrics);
     if (r->deadline)
         event_free(r->deadline);
     if (r->base)
         event_base_free(r->base);
+}
+
+/* Cost inputs of the scenario's fleet: accelerators and prices; busy time unknown. */
+static void fleet_cost(const fs_scenario *sc, fs_cost_inputs *all, fs_cost_inputs *pools)
+{
+    for (int i = 0; i < sc->npools; i++) {
+        const fs_pool *p = &sc->pools[i];
+        pools[i] = (fs_cost_inputs){.accelerators = p->replicas * p->tp,
+                                    .price_per_hour = p->accel.price_per_hour,
+                                    .tdp_w = p->accel.tdp_w, .idle_w = p->accel.idle_w};
+        snprintf(pools[i].name, sizeof pools[i].name, "%s", p->name);
+    }
+    *all = pools[0];
+    if (sc->npools > 1) {
+        all->npools = sc->npools;
+        all->pools = pools;
+    }
+}
+
+/* The replay's requests as the simulator's records (times from the replay's start). */
+static fs_req_record *records(rp_run *r)
+{
+    fs_req_record *recs = calloc(r->n + 1, sizeof *recs);
+    for (size_t i = 0; recs && i < r->n; i++) {
+        const rp_req *q = &r->reqs[i];
+        fs_req_record *c = &recs[i];
+        c->id = i;
+        c->input_tokens = q->in;
+        c->replica = c->prefill_replica = -1;
+        c->arrival = q->sent ? q->sent - r->t0 : q->arrival_ns;
+        if (!q->done || q->status != 200 || q->events == 0)
+            continue;   /* output_tokens 0: rejected */
+        c->first_scheduled = c->arrival;
+        c->first_token = q->first - r->t0;
+        c->finish = q->last - r->t0;
+        c->output_tokens = q->events;
+        c->replica = q->served < 0 ? 0 : q->served;
+    }
+    return recs;
+}
+
+/* Stores the replay as a run of `o->scenario`; 0, or -1 after printing the error. */
+static int store(rp_run *r, const rp_opts *o, double wall)
+{
+    fs_scenario sc;
+    if (fs_load_scenario("replay", o->scenario, &o->store, &sc) != 0)
+        return -1;
+    fs_req_record *recs = records(r);
+    fs_run_result res = {0};
+    char *err = NULL;
+    int rc = recs ? fs_cluster_size_kv(&sc, &res.kv, &err) : -ENOMEM;
+    if (rc == 0) {
+        for (size_t i = 0; i < r->n; i++) {
+            if (recs[i].output_tokens > 0)
+                fs_metrics_request(r->metrics, &recs[i]);
+            else
+                fs_metrics_rejected(r->metrics);
+        }
+        fs_cost_inputs pools[FS_MAX_POOLS], all;
+        fleet_cost(&sc, &all, pools);
+        fs_metrics_summarize(r->metrics, &all, &res.summary);
+        rc = fs_store_measured("replay", &sc, &o->store, recs, r->n, &res, wall, NULL);
+    } else {
+        fprintf(stderr, "fleetsim replay: %s\n", err ? err : strerror(-rc));
+        rc = -1;
+    }
+    free(err);
+    free(recs);
+    fs_scenario_free(&sc);
+    return rc;
 }
 
 static int replay_main(int argc, char **argv)
@@ -428,6 +559,15 @@ static int replay_main(int argc, char **argv)
     }
     r.model = o.model;
     r.salt = o.salt;
+    if (o.scenario && !o.store.no_db) {   /* check the scenario before sending anything */
+        fs_scenario sc;
+        if (fs_load_scenario("replay", o.scenario, &o.store, &sc) != 0)
+            return FS_EXIT_USAGE;
+        fs_slo slo = sc.slo;
+        fs_scenario_free(&sc);
+        if (!(r.metrics = fs_metrics_new(&slo)))
+            return fprintf(stderr, "fleetsim replay: out of memory\n"), 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     int rc = load_trace(&r, o.trace, o.format, o.requests, o.speed, &err);
     if (rc == 0 && !(r.base = event_base_new()))
@@ -461,8 +601,9 @@ static int replay_main(int argc, char **argv)
     json_decref(j);
     if (o.csv && write_csv(&r, o.csv) < 0)
         fprintf(stderr, "fleetsim replay: cannot write %s\n", o.csv);
+    int stored = r.metrics ? store(&r, &o, wall) : 0;
     run_free(&r);
-    return FS_EXIT_OK;
+    return stored == 0 ? FS_EXIT_OK : 1;
 }
 
 const fs_cmd fs_cmd_replay = {"replay", "drive an HTTP server with a trace, measure TTFT/TPOT",

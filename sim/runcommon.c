@@ -185,8 +185,8 @@ static char *summary_text(const fs_scenario *sc, const fs_run_result *res)
     return text;
 }
 
-/* Writes the summary and marks the run complete; failures are reported, not fatal. */
-static void store_finish(const char *cmd, const fs_scenario *sc, const fs_run_opts *ro,
+/* Writes the summary and marks the run complete; 0, or -1 after reporting a failure. */
+static int store_finish(const char *cmd, const fs_scenario *sc, const fs_run_opts *ro,
                          fs_results *db, fs_results_run *w, const fs_run_result *res,
                          double wall)
 {
@@ -205,6 +205,7 @@ static void store_finish(const char *cmd, const fs_scenario *sc, const fs_run_op
     free(err);
     free(text);
     json_decref(result);
+    return rc == 0 ? 0 : -1;
 }
 
 int fs_run_scenario(const char *cmd, const fs_scenario *sc, const fs_run_opts *ro,
@@ -237,6 +238,25 @@ int fs_run_scenario(const char *cmd, const fs_scenario *sc, const fs_run_opts *r
     free(err);
     fs_results_close(db);
     return rc == 0 ? 0 : -1;
+}
+
+int fs_store_measured(const char *cmd, const fs_scenario *sc, const fs_run_opts *ro,
+                      const fs_req_record *recs, size_t n, const fs_run_result *res,
+                      double wall, int64_t *run_id)
+{
+    fs_results *db = NULL;
+    fs_results_run *w = NULL;
+    if (run_id)
+        *run_id = 0;
+    if (store_begin(cmd, sc, ro, &db, &w) != 0)
+        return -1;
+    if (run_id)
+        *run_id = fs_results_run_id(w);
+    for (size_t i = 0; i < n; i++)
+        fs_results_run_request(w, &recs[i]);
+    int rc = store_finish(cmd, sc, ro, db, w, res, wall);
+    fs_results_close(db);
+    return rc;
 }
 
 int fs_load_and_run(const char *cmd, const char *path, const fs_run_opts *ro,

@@ -101,4 +101,16 @@ void fs_print_run_header(FILE *f, const fs_scenario *sc, const fm_kv_sizing *kv)
 /* {"scenario": {...}, "kv_cache": {...}, "summary": {...}}; NULL when out of memory. */
 json_t *fs_run_to_json(const fs_scenario *sc, const fs_run_result *res);
 
+/*
+ * Stores a run measured outside the simulator (fleetsim replay against live servers)
+ * the way fs_run_scenario stores a simulated one, so that `fleetsim results compare`
+ * sets the two side by side: `sc` describes the fleet that was measured, recs[0..n-1]
+ * are the requests (unless ro->no_requests), `res` the summary. Returns 0 with the run's
+ * id in *run_id (may be NULL), or -1 after printing "fleetsim CMD: ..." (the run is
+ * then left incomplete in the database, or not begun).
+ */
+int fs_store_measured(const char *cmd, const fs_scenario *sc, const fs_run_opts *ro,
+                      const fs_req_record *recs, size_t n, const fs_run_result *res,
+                      double wall, int64_t *run_id);
+
 #endif

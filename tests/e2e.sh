@@ -92,6 +92,13 @@ expect_status 0 "step prints a decode step" step --accelerator H100-SXM --model 
 if grep -qi 'memory' "$tmp/out" && grep -qi 'compute' "$tmp/out"; then ok "step shows its breakdown"; else not_ok "step shows its breakdown" "$tmp/out"; fi
 expect_status 2 "step with an unknown accelerator" step --accelerator H900 --model llama-3.1-8b --prefill 10
 expect_status 0 "bench runs" bench --runs 1 --requests 200 "$srcdir/scenarios/quickstart.yaml"
+expect_status 2 "replay with a missing --scenario file, before sending anything" \
+    replay "$srcdir/tests/data/router-trace-azure.csv" --target http://127.0.0.1:9 \
+    --scenario "$tmp/nope.yaml"
+if grep -q 'nope.yaml' "$tmp/out"; then ok "replay names the missing scenario"
+else not_ok "replay names the missing scenario" "$tmp/out"; fi
+expect_status 2 "replay with an empty --tag" replay "$srcdir/tests/data/router-trace-azure.csv" \
+    --target http://127.0.0.1:9 --tag ''
 
 # SLO check: the long-context scenario with an impossible TTFT target fails the check.
 sed 's/ttft: 3s/ttft: 1ms/' "$srcdir/scenarios/long-context.yaml" >"$tmp/strict.yaml"

@@ -6,11 +6,16 @@
 # libfleetpolicy) over four `fleetsim serve` (the same engine and latency model, in real
 # time). Measured client-side TTFT p50/p90, TPOT p50 and E2E p50 must agree with the
 # prediction, and the requests per endpoint must match the simulated ones (sorted, within
-# 4 of 12). Loopback only; bounded (servers live 40 s, each replay stops after 30 s).
+# 4 of 12). Each replay is also stored in the results database as a run of the same
+# scenario, and `fleetsim results compare` sets it beside the simulated run. Loopback only; bounded (servers live 40 s, each replay stops after 30 s).
 #
-# Tolerances: TPOT p50 and E2E p50 10 % (the issue's target); TTFT p50 15 % and p90 25 %
-# because a TTFT of ~17 ms carries ~0.5-1 ms of HTTP, proxy and timer overhead that the
-# simulator does not model (measured on an idle machine: +4 % at p50, +11 % at p90).
+# Tolerances: TTFT p50, TPOT p50 and E2E p50 10 % (the issue's target); TTFT p90 25 %.
+# Per request, measured TTFT exceeds the simulated one by a median 0.8 ms (HTTP, proxy
+# and timer overhead the simulator does not model), and a few requests that overlap a
+# neighbour's prefill in one run and not in the other move p90 of 48 samples by several
+# ms (measured on a shared 2-core machine: p90 +4 % to +18 %). The router is seeded like
+# the simulation's router stream (scenario seed ^ ROUTER_SEED_SALT), so random
+# tie-breaks fall alike and the per-endpoint counts usually match exactly.
 
 srcdir=${top_srcdir:-.}
 builddir=${top_builddir:-.}
@@ -45,6 +50,7 @@ for i in 0 1 2 3; do
     printf -- '- name: s%s\n  address: 127.0.0.1:%s\n' "$i" "$(cat "$tmp/s$i.port")"
 done >"$tmp/eps.yaml"
 "$builddir/fleetsim-router" --endpoints "$tmp/eps.yaml" --listen 127.0.0.1:0 --policy default \
+    --seed 11400714819323198484 \
     --port-file "$tmp/r.port" --drain-timeout 5 2>"$tmp/r.log" &
 rpid=$!
 pids="$pids $rpid"
@@ -54,7 +60,7 @@ sleep 0.3
 # TTFT is a few milliseconds of CPU scheduling on a loaded machine (CI runs tests in
 # parallel on 2 cores): the replay gets a second attempt when the first misses, and the
 # better attempt is judged. TPOT and E2E have never needed it.
-checks="ttft:ttft:p50:15 ttft:ttft:p90:25 tpot:tpot:p50:10 e2e:e2e:p50:10"
+checks="ttft:ttft:p50:10 ttft:ttft:p90:25 tpot:tpot:p50:10 e2e:e2e:p50:10"
 # Under AddressSanitizer every request costs the router and the servers milliseconds of
 # CPU the latency model knows nothing about (measured: TTFT p50 +27 % on 2 loaded
 # cores); the TTFT bounds widen there, TPOT and E2E keep theirs.
@@ -65,7 +71,8 @@ fi
 attempt() { # attempt K: replays into live.K.json; exit 0 when every check passes
     k=$1 # (a new --salt: the same sharing structure on cold prefix caches)
     "$builddir/fleetsim" replay "$srcdir/tests/data/router-trace-azure.csv" --salt "$k" \
-        --target "http://$R" --duration 30 --json >"$tmp/live.$k.json" 2>"$tmp/live.err"
+        --target "http://$R" --duration 30 --json --scenario "$srcdir/tests/data/router-proof.yaml" \
+        --name "replay-$k" >"$tmp/live.$k.json" 2>"$tmp/live.err"
     for c in $checks; do
         set -- $(echo "$c" | tr ':' ' ')
         within "$(get "$tmp/live.$k.json" "$2_ms" "$3")" \
@@ -105,6 +112,16 @@ expect "per-endpoint counts agree within 4 requests (sim: $simc; router: $livec)
     awk -v s="$simc" -v l="$livec" 'BEGIN { n = split(s, a, " "); m = split(l, b, " ");
         if (n != 4 || m != 4) exit 1; for (i = 1; i <= 4; i++) { d = a[i] - b[i];
         if (d < -4 || d > 4) exit 1 } }'
+# The replay in the results store: a complete run tagged replay, comparable with run 1.
+"$builddir/fleetsim" results list --json >"$tmp/out" 2>&1
+expect "the judged replay is stored as a complete run tagged replay" \
+    grep -q "\"replay-$best\"" "$tmp/out"
+"$builddir/fleetsim" results compare 1 "replay-$best" >"$tmp/out" 2>&1
+expect "results compare: the simulated run beside the replay (ttft p50 row)" \
+    grep -qi '^ttft p50 ' "$tmp/out"
+"$builddir/fleetsim" results show "replay-$best" --json >"$tmp/show.json" 2>&1
+cp "$tmp/show.json" "$tmp/out"
+expect "the stored replay has 48 completed requests" grep -q '"completed": 48' "$tmp/show.json"
 kill -TERM "$rpid"; wait "$rpid"; rc=$?
 cp "$tmp/r.log" "$tmp/out"
 expect "router exits 0" test $rc = 0
