@@ -5,9 +5,27 @@
  * blocks, touched every block_size tokens of every running sequence; everything is
  * O(1) per block and allocation-free after creation.
  *
- * The free queue is circular with a sentinel at index num_blocks, so linking and
- * unlinking have no special cases for the ends. Block links are 32-bit indices
- * rather than pointers: half the size, and the arrays stay valid if ever copied.
+ * The free queue is a ring of block ids in LRU order (the head is the least recently
+ * freed block) with lazy removal. Each free block records the ring position of its
+ * entry; an entry is live when its block is free and records that position, so a
+ * block revived by a prefix hit (fs_kv_touch) leaves a stale entry behind without
+ * touching the ring, and when it is freed again its new entry at the tail supersedes
+ * the old one. Pops skip stale entries. When the ring fills with live and stale
+ * entries it is compacted in place (ring_compact); a ring of at least 2 x num_blocks
+ * entries therefore compacts at most once per num_blocks appends, and in a fleet run
+ * (a full pool, popping as fast as it frees) hardly ever. The order of live entries
+ * is exactly that of a doubly linked list with append at the tail, unlink anywhere
+ * and pop at the head, so results are those of vLLM's FreeKVCacheBlockQueue.
+ * Why: with 64 replicas the pools are far larger than the caches and the free queue
+ * is a random permutation of the blocks, so the linked list this replaced cost a
+ * dependent cache miss per pop (the next head is known only once the current one is
+ * loaded, so prefetching one pop ahead hid little inside a prefill's burst of pops)
+ * and two more per revival (both neighbours' links). The ring is read sequentially,
+ * so the blocks of the next pops are prefetched several pops ahead, appends write it
+ * sequentially, and a revival costs nothing beyond its block. Rejected: keeping the
+ * list and caching a window of future heads (walking the list is serial, so the
+ * window refills at one miss per pop anyway); tombstones written into the ring on
+ * revival (one more miss per revival, at a random ring position).
  */
 #include "kvcache.h"
 
@@ -18,12 +36,15 @@
 
 #include "fu_yaml.h"   /* fu_asprintf */
 
+/* 16 bytes, four to a cache line. */
 typedef struct kv_block {
-    uint64_t hash;      /* valid when hashed */
-    int32_t prev, next; /* free-queue links (only meaningful while ref == 0) */
-    uint32_t ref;
-    uint32_t hashed;
+    uint64_t hash;        /* valid when hashed */
+    uint32_t ref : 31;
+    uint32_t hashed : 1;
+    uint32_t qpos;        /* position of its ring entry (unmasked, mod 2^32) while ref == 0 */
 } kv_block;
+
+#define REF_MAX 0x7fffffffu
 
 /*
  * A slot of the hash index; key and value share a cache line (one miss per probe).
@@ -36,8 +57,11 @@ typedef struct kv_slot {
 } kv_slot;
 
 struct fs_kv {
-    kv_block *b;        /* num_blocks + 1 entries; the last is the queue's sentinel */
-    int32_t n;          /* usable blocks = index of the sentinel */
+    kv_block *b;        /* num_blocks entries */
+    int32_t n;          /* usable blocks */
+    int32_t *ring;      /* the free queue: entries at positions qhead .. qtail - 1 */
+    uint32_t qhead, qtail; /* positions, counted mod 2^32 (the ring is far smaller) */
+    uint32_t qmask;     /* ring entries - 1 */
     int64_t nfree;
     int64_t ncached;
     fs_kv_hooks hooks;
@@ -131,27 +155,74 @@ static void index_rebuild(fs_kv *kv)
 
 /* ---------------------------------------------------------------- free queue */
 
-static void queue_unlink(fs_kv *kv, int32_t i)
+/*
+ * Positions run mod 2^32 and the window qhead .. qtail is at most the ring's size, so
+ * the positions inside it are distinct and a free block's recorded position names its
+ * one live entry.
+ */
+static bool entry_live(const fs_kv *kv, uint32_t pos)
 {
-    kv_block *b = kv->b;
-    b[b[i].prev].next = b[i].next;
-    b[b[i].next].prev = b[i].prev;
-    kv->nfree--;
+    const kv_block *blk = &kv->b[kv->ring[pos & kv->qmask]];
+    return blk->ref == 0 && blk->qpos == pos;
 }
 
+/* Starts loading the block of the entry at pos (any entry names a valid block). */
+static void entry_prefetch(const fs_kv *kv, uint32_t pos)
+{
+    __builtin_prefetch(&kv->b[kv->ring[pos & kv->qmask]], 1);
+}
+
+/*
+ * Rewrites the live entries contiguously from the head, in order, and renumbers their
+ * blocks' positions: O(ring), reading blocks a few entries ahead. Called when the ring
+ * is full, which then holds at least ring - num_blocks stale entries to reclaim.
+ * Writing position w <= the position being read never overwrites an unread entry.
+ */
+static void ring_compact(fs_kv *kv)
+{
+    enum { AHEAD = 16 };
+    uint32_t w = kv->qhead;
+    for (uint32_t p = kv->qhead; p != kv->qtail; p++) {
+        if (kv->qtail - p > AHEAD)
+            entry_prefetch(kv, p + AHEAD);
+        if (!entry_live(kv, p))
+            continue;
+        int32_t id = kv->ring[p & kv->qmask];
+        kv->ring[w & kv->qmask] = id;
+        kv->b[id].qpos = w++;
+    }
+    kv->qtail = w;
+}
+
+/* Block i (ref 0) joins the tail of the free queue. */
 static void queue_append(fs_kv *kv, int32_t i)
 {
-    kv_block *b = kv->b;
-    int32_t s = kv->n, last = b[s].prev;
-    b[i].prev = last;
-    b[i].next = s;
-    b[last].next = i;
-    b[s].prev = i;
+    if (kv->qtail - kv->qhead > kv->qmask)
+        ring_compact(kv);
+    kv->ring[kv->qtail & kv->qmask] = i;
+    kv->b[i].qpos = kv->qtail++;
     kv->nfree++;
+}
+
+/*
+ * Removes and returns the head of the (non-empty) free queue. Blocks are popped in
+ * bursts (a prefill takes dozens, and every pop writes its block), so the block of
+ * the entry this far ahead starts loading now.
+ */
+static int32_t queue_pop(fs_kv *kv)
+{
+    enum { AHEAD = 12 };
+    while (!entry_live(kv, kv->qhead))
+        kv->qhead++;
+    int32_t id = kv->ring[kv->qhead++ & kv->qmask];
+    entry_prefetch(kv, kv->qhead + AHEAD);
+    kv->nfree--;
+    return id;
 }
 
 /* ---------------------------------------------------------------- life cycle */
 
+/* The smallest power of two >= 2 x num_blocks (and >= 16): the index and the ring. */
 static size_t index_capacity(int64_t num_blocks)
 {
     size_t cap = 16;
@@ -169,16 +240,17 @@ int fs_kv_new(int64_t num_blocks, const fs_kv_hooks *hooks, fs_kv **out)
     if (!kv)
         return -ENOMEM;
     size_t cap = index_capacity(num_blocks);
-    kv->b = calloc((size_t)num_blocks + 1, sizeof *kv->b);
+    kv->b = calloc((size_t)num_blocks, sizeof *kv->b);
     kv->slots = calloc(cap, sizeof *kv->slots);
-    if (!kv->b || !kv->slots) {
+    kv->ring = calloc(cap, sizeof *kv->ring);   /* zeroed: every entry names a block */
+    if (!kv->b || !kv->slots || !kv->ring) {
         fs_kv_free(kv);
         return -ENOMEM;
     }
     kv->mask = cap - 1;
     kv->max_used = cap / 4 * 3;
     kv->n = (int32_t)num_blocks;
-    kv->b[kv->n].prev = kv->b[kv->n].next = kv->n;
+    kv->qmask = (uint32_t)(cap - 1);
     for (int32_t i = 0; i < kv->n; i++)
         queue_append(kv, i);
     if (hooks)
@@ -193,6 +265,7 @@ void fs_kv_free(fs_kv *kv)
         return;
     free(kv->b);
     free(kv->slots);
+    free(kv->ring);
     free(kv);
 }
 
@@ -224,8 +297,9 @@ bool fs_kv_block_hash(const fs_kv *kv, int32_t b, uint64_t *hash)
 size_t fs_kv_free_order(const fs_kv *kv, int32_t *out, size_t n)
 {
     size_t k = 0;
-    for (int32_t i = kv->b[kv->n].next; i != kv->n && k < n; i = kv->b[i].next)
-        out[k++] = i;
+    for (uint32_t p = kv->qhead; p != kv->qtail && k < n; p++)
+        if (entry_live(kv, p))
+            out[k++] = kv->ring[p & kv->qmask];
     return k;
 }
 
@@ -233,9 +307,9 @@ size_t fs_kv_free_order(const fs_kv *kv, int32_t *out, size_t n)
 
 void fs_kv_touch(fs_kv *kv, int32_t b)
 {
-    assert(b >= 0 && b < kv->n);
+    assert(b >= 0 && b < kv->n && kv->b[b].ref < REF_MAX);
     if (kv->b[b].ref++ == 0)
-        queue_unlink(kv, b);
+        kv->nfree--;   /* its ring entry goes stale (see the top of this file) */
 }
 
 /* Drops the hash block b carries, if any: its index entry goes stale. */
@@ -266,19 +340,22 @@ static void index_prefetch(const fs_kv *kv, uint64_t hash)
 int32_t fs_kv_pop(fs_kv *kv)
 {
     assert(kv->nfree > 0);
-    int32_t b = kv->b[kv->n].next;
-    queue_unlink(kv, b);
+    int32_t b = queue_pop(kv);
     drop_hash(kv, b);
     kv->b[b].ref = 1;
-    /* The new head is in cache (its prev was just written); the next pop unlinks it
-     * and writes its successor, so start loading that one now. */
-    __builtin_prefetch(&kv->b[kv->b[kv->b[kv->n].next].next], 1);
     return b;
 }
 
 void fs_kv_release(fs_kv *kv, const int32_t *blocks, size_t n)
 {
+    /* A finished request's blocks are scattered over the pool: load them this far
+     * ahead of their decrement, so that their misses overlap. */
+    enum { AHEAD = 8 };
+    for (size_t i = n; i-- > 0 && i + AHEAD >= n;)
+        __builtin_prefetch(&kv->b[blocks[i]], 1);
     while (n-- > 0) {
+        if (n >= AHEAD)
+            __builtin_prefetch(&kv->b[blocks[n - AHEAD]], 1);
         int32_t b = blocks[n];
         assert(b >= 0 && b < kv->n && kv->b[b].ref > 0);
         if (--kv->b[b].ref == 0)
@@ -331,20 +408,31 @@ static int fail(char **err, char *msg)
     return -EINVAL;
 }
 
-/* The free queue: well linked, only ref-0 blocks, each once, as long as nfree. */
+/*
+ * The free queue: the window fits the ring, its live entries are exactly the ref-0
+ * blocks (each has one, at its recorded position inside the window), as many as nfree.
+ */
 static int check_queue(const fs_kv *kv, char **err)
 {
     const kv_block *b = kv->b;
+    uint32_t window = kv->qtail - kv->qhead;
+    if (window > kv->qmask + 1)
+        return fail(err, fu_asprintf("free queue: %u entries in a ring of %u", window,
+                                     kv->qmask + 1));
     int64_t len = 0, zero = 0;
-    for (int32_t i = 0; i < kv->n; i++)
-        zero += b[i].ref == 0;
-    for (int32_t i = b[kv->n].next, p = kv->n; i != kv->n; p = i, i = b[i].next) {
-        if (i < 0 || i > kv->n || b[i].prev != p)
-            return fail(err, fu_asprintf("free queue: bad link at block %d", (int)i));
+    for (uint32_t p = kv->qhead; p != kv->qtail; p++) {
+        int32_t i = kv->ring[p & kv->qmask];
+        if (i < 0 || i >= kv->n)
+            return fail(err, fu_asprintf("free queue: entry %u names block %d", p, (int)i));
+        len += entry_live(kv, p);
+    }
+    for (int32_t i = 0; i < kv->n; i++) {
         if (b[i].ref != 0)
-            return fail(err, fu_asprintf("free queue: block %d has ref %u", (int)i, b[i].ref));
-        if (++len > kv->n)
-            return fail(err, fu_asprintf("free queue: cycle"));
+            continue;
+        zero++;
+        if (b[i].qpos - kv->qhead >= window || kv->ring[b[i].qpos & kv->qmask] != i)
+            return fail(err, fu_asprintf("free queue: free block %d has no entry (position %u)",
+                                         (int)i, b[i].qpos));
     }
     if (len != kv->nfree || zero != kv->nfree)
         return fail(err, fu_asprintf("free queue: length %lld, ref-0 blocks %lld, "
