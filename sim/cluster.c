@@ -43,14 +43,18 @@ enum { PRIO_STEP_DONE, PRIO_LINK, PRIO_KV_ARRIVED, PRIO_ARRIVAL, PRIO_REFRESH, P
 #define INLINE_SEGS 4
 #define ROUTER_SEED_SALT UINT64_C(0x9e3779b97f4a7c15)
 
-/* One request in flight. */
+/*
+ * One request in flight. prev_token follows er, and records are cache-line aligned, so
+ * that what a token touches (er's hot fields, prev_token) is what the engine prefetches
+ * before it emits one (the record and the line after it).
+ */
 typedef struct sim_req {
     fs_engine_req er;            /* the decode (or aggregated) part */
+    fs_ns prev_token;
     fs_engine_req pre;           /* the prefill part when disaggregated */
     ft_segment inline_segs[INLINE_SEGS];
     ft_segment *segs;            /* inline_segs or a malloc'd array */
     fs_ns arrival;
-    fs_ns prev_token;
     fs_ns transfer_start;        /* when the prefill ended (P/D) */
     fs_ns kv_transfer;           /* prefill end -> KV at the decode replica (P/D) */
     int replica, prefill_replica;
@@ -126,7 +130,7 @@ static sim_req *req_get(cluster *cl)
     if (r)
         cl->free_list = r->next_free;
     else
-        r = malloc(sizeof *r);
+        r = aligned_alloc(64, (sizeof *r + 63) / 64 * 64);
     return r;
 }
 

@@ -522,6 +522,14 @@ static bool admission_fits(const fs_engine *e, uint32_t total, uint32_t nhit, ui
 /* Takes the hit blocks, then fresh ones up to `total` tokens, and caches full blocks. */
 static void take_blocks(fs_engine *e, fs_engine_req *r, uint32_t nhit, uint32_t total)
 {
+    /* The first registrations' index slots load while the hits are taken and the
+     * fresh blocks popped (fs_kv_cache_run keeps ahead of the rest). */
+    enum { SLOTS_AHEAD = 8 };
+    uint32_t full = total / (uint32_t)e->cfg.block_size;
+    full = full < r->nhashes ? full : r->nhashes;
+    if (full > nhit)
+        fs_kv_prefetch_index(e->kv, r->hashes + nhit,
+                             full - nhit < SLOTS_AHEAD ? full - nhit : SLOTS_AHEAD);
     for (uint32_t i = 0; i < nhit; i++) {
         fs_kv_touch(e->kv, e->hits[i]);
         r->blocks[i] = e->hits[i];
@@ -671,15 +679,48 @@ static void account(fs_engine *e, const fm_seq_work *w, const fs_engine_req *r)
     }
 }
 
+/* Starts loading the request record (its engine fields and what follows them). */
+static void prefetch_req(const fs_engine_req *r)
+{
+    const char *p = (const char *)r;
+    __builtin_prefetch(p, 1);
+    __builtin_prefetch(p + 64, 1);
+    __builtin_prefetch(p + 128, 1);
+    __builtin_prefetch(p + sizeof *r, 1);
+}
+
+/*
+ * r emitted a token and runs on: when its next decode fills a block, the schedule
+ * that follows at once registers that block, so its index slot starts loading now.
+ */
+static void prefetch_next_block(fs_engine *e, const fs_engine_req *r)
+{
+    uint32_t B = (uint32_t)e->cfg.block_size;
+    if (r->ncached_blocks < r->nhashes && (r->ncached_blocks + 1) * B <= r->num_computed + 1)
+        fs_kv_prefetch_index(e->kv, &r->hashes[r->ncached_blocks], 1);
+}
+
+/*
+ * With 64 replicas stepping in turn, a replica's requests have left the caches by the
+ * time its step completes, so their records load a few batch entries ahead.
+ */
 void fs_engine_complete(fs_engine *e, fs_ns now)
 {
+    enum { REQ_AHEAD = 4 };
     assert(e->busy && "fs_engine_complete: no step in progress");
+    for (size_t i = 0; i < e->nbatch && i < REQ_AHEAD; i++)
+        prefetch_req(e->sched[i]);
     for (size_t i = 0; i < e->nbatch; i++) {
         fs_engine_req *r = e->sched[i];
+        if (i + REQ_AHEAD < e->nbatch)
+            prefetch_req(e->sched[i + REQ_AHEAD]);
         account(e, &e->batch[i], r);
         r->sched_tokens = 0;
-        if (r->num_computed == r->prompt_len + r->num_output)
+        if (r->num_computed == r->prompt_len + r->num_output) {
+            if (r->num_output + 1 < r->max_output)
+                prefetch_next_block(e, r);
             emit_token(e, r, now);   /* may finish r: not touched afterwards */
+        }
     }
     e->nbatch = 0;
     e->batch_tokens = 0;

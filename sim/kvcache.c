@@ -385,6 +385,12 @@ bool fs_kv_cache(fs_kv *kv, int32_t b, uint64_t hash)
     return true;
 }
 
+void fs_kv_prefetch_index(const fs_kv *kv, const uint64_t *hashes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        index_prefetch(kv, hashes[i]);
+}
+
 void fs_kv_cache_run(fs_kv *kv, const int32_t *blocks, const uint64_t *hashes, size_t n)
 {
     enum { AHEAD = 4 };

@@ -113,6 +113,14 @@ bool fs_kv_cache(fs_kv *kv, int32_t b, uint64_t hash);
 void fs_kv_cache_run(fs_kv *kv, const int32_t *blocks, const uint64_t *hashes, size_t n);
 
 /*
+ * Starts loading the index slots where hashes[0..n-1] would be found or registered, a
+ * hint with no effect on results: the engine issues it a little before a lookup or
+ * registration whose slots it knows (a block that the next step fills), so that the
+ * miss overlaps other work.
+ */
+void fs_kv_prefetch_index(const fs_kv *kv, const uint64_t *hashes, size_t n);
+
+/*
  * The first up to n blocks of the free queue, head first, into out; returns how many.
  * O(n): for tests and diagnostics.
  */
