@@ -44,13 +44,13 @@ enum { PRIO_STEP_DONE, PRIO_LINK, PRIO_KV_ARRIVED, PRIO_ARRIVAL, PRIO_REFRESH, P
 #define ROUTER_SEED_SALT UINT64_C(0x9e3779b97f4a7c15)
 
 /*
- * One request in flight. prev_token follows er, and records are cache-line aligned, so
- * that what a token touches (er's hot fields, prev_token) is what the engine prefetches
- * before it emits one (the record and the line after it).
+ * One request in flight. Records are cache-line aligned and prev_token sits just before
+ * er, so what a decode step touches (prev_token and er's first FS_ENGINE_REQ_HOT bytes)
+ * is one cache line, the one the engine prefetches before it completes the step.
  */
 typedef struct sim_req {
-    fs_engine_req er;            /* the decode (or aggregated) part */
     fs_ns prev_token;
+    fs_engine_req er;            /* the decode (or aggregated) part */
     fs_engine_req pre;           /* the prefill part when disaggregated */
     ft_segment inline_segs[INLINE_SEGS];
     ft_segment *segs;            /* inline_segs or a malloc'd array */
@@ -123,6 +123,9 @@ static const fs_pool *pool_of(const cluster *cl, const replica *rep)
 }
 
 /* --- request records --- */
+
+_Static_assert(offsetof(sim_req, er) + FS_ENGINE_REQ_HOT <= 64,
+               "prev_token and the per-step fields of er share a cache line");
 
 static sim_req *req_get(cluster *cl)
 {

@@ -660,7 +660,7 @@ static void emit_token(fs_engine *e, fs_engine_req *r, fs_ns now)
 {
     r->num_output++;
     e->st.output_tokens++;
-    if (r->first_token < 0)
+    if (r->num_output == 1)   /* outputs never un-count (preemption keeps them) */
         r->first_token = now;
     r->last_token = now;
     if (e->obs.on_token)
@@ -679,14 +679,15 @@ static void account(fs_engine *e, const fm_seq_work *w, const fs_engine_req *r)
     }
 }
 
-/* Starts loading the request record (its engine fields and what follows them). */
+_Static_assert(offsetof(fs_engine_req, user) + sizeof(void *) == FS_ENGINE_REQ_HOT,
+               "the per-step fields of fs_engine_req fill its first FS_ENGINE_REQ_HOT bytes");
+
+/* Starts loading the per-step fields of a request record (one or two lines). */
 static void prefetch_req(const fs_engine_req *r)
 {
     const char *p = (const char *)r;
     __builtin_prefetch(p, 1);
-    __builtin_prefetch(p + 64, 1);
-    __builtin_prefetch(p + 128, 1);
-    __builtin_prefetch(p + sizeof *r, 1);
+    __builtin_prefetch(p + FS_ENGINE_REQ_HOT - 1, 1);
 }
 
 /*
