@@ -691,14 +691,32 @@ static void prefetch_req(const fs_engine_req *r)
 }
 
 /*
- * r emitted a token and runs on: when its next decode fills a block, the schedule
- * that follows at once registers that block, so its index slot starts loading now.
+ * r emitted a token and runs on, so its next step decodes one token, and the schedule
+ * that follows at once may pop a block for it (when that token starts a block) and
+ * register the block it fills. Each of those is a miss on a line last touched a dozen
+ * or more steps ago (the block table, the hash, the index slot, the block), several
+ * of them dependent, so they are loaded in two stages: the table and hash lines when
+ * the block fills in two steps, the slot and the block when it fills in one. Counts
+ * the pops into *pops. Hints only: nothing here changes what the schedule does.
  */
-static void prefetch_next_block(fs_engine *e, const fs_engine_req *r)
+static void prefetch_next_decode(fs_engine *e, const fs_engine_req *r, uint32_t *pops)
 {
-    uint32_t B = (uint32_t)e->cfg.block_size;
-    if (r->ncached_blocks < r->nhashes && (r->ncached_blocks + 1) * B <= r->num_computed + 1)
-        fs_kv_prefetch_index(e->kv, &r->hashes[r->ncached_blocks], 1);
+    uint32_t B = (uint32_t)e->cfg.block_size, nc = r->ncached_blocks;
+    uint32_t next = r->num_computed + 1;   /* tokens computed after the next step */
+    if (nc < r->nhashes) {
+        uint32_t full = (nc + 1) * B;        /* tokens when block nc is full */
+        if (full <= next && nc < r->nblocks) {
+            fs_kv_prefetch_index(e->kv, &r->hashes[nc], 1);
+            fs_kv_prefetch_block(e->kv, r->blocks[nc]);
+        } else if (full == next + 1) {
+            __builtin_prefetch(&r->hashes[nc]);
+            __builtin_prefetch(&r->blocks[nc]);
+        }
+    }
+    if (next > r->nblocks * B) {
+        __builtin_prefetch(&r->blocks[r->nblocks], 1);
+        (*pops)++;
+    }
 }
 
 /*
@@ -711,6 +729,7 @@ void fs_engine_complete(fs_engine *e, fs_ns now)
     assert(e->busy && "fs_engine_complete: no step in progress");
     for (size_t i = 0; i < e->nbatch && i < REQ_AHEAD; i++)
         prefetch_req(e->sched[i]);
+    uint32_t pops = 0;
     for (size_t i = 0; i < e->nbatch; i++) {
         fs_engine_req *r = e->sched[i];
         if (i + REQ_AHEAD < e->nbatch)
@@ -719,10 +738,11 @@ void fs_engine_complete(fs_engine *e, fs_ns now)
         r->sched_tokens = 0;
         if (r->num_computed == r->prompt_len + r->num_output) {
             if (r->num_output + 1 < r->max_output)
-                prefetch_next_block(e, r);
+                prefetch_next_decode(e, r, &pops);
             emit_token(e, r, now);   /* may finish r: not touched afterwards */
         }
     }
+    fs_kv_prefetch_pops(e->kv, pops);
     e->nbatch = 0;
     e->batch_tokens = 0;
     e->busy = false;

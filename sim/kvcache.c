@@ -403,6 +403,19 @@ void fs_kv_prefetch_index(const fs_kv *kv, const uint64_t *hashes, size_t n)
         index_prefetch(kv, hashes[i]);
 }
 
+void fs_kv_prefetch_block(const fs_kv *kv, int32_t b)
+{
+    assert(b >= 0 && b < kv->n);
+    __builtin_prefetch(&kv->b[b], 1);
+}
+
+void fs_kv_prefetch_pops(const fs_kv *kv, size_t n)
+{
+    enum { MAX = 32 };
+    for (uint32_t k = 0; k < n && k < MAX; k++)
+        entry_prefetch(kv, kv->qhead + k);
+}
+
 void fs_kv_cache_run(fs_kv *kv, const int32_t *blocks, const uint64_t *hashes, size_t n)
 {
     enum { AHEAD = 4 };

@@ -119,6 +119,11 @@ void fs_kv_cache_run(fs_kv *kv, const int32_t *blocks, const uint64_t *hashes, s
  * miss overlaps other work.
  */
 void fs_kv_prefetch_index(const fs_kv *kv, const uint64_t *hashes, size_t n);
+/* Starts loading block b (0 <= b < total), a hint like fs_kv_prefetch_index. */
+void fs_kv_prefetch_block(const fs_kv *kv, int32_t b);
+/* Starts loading the blocks the next n pops will probably return (a hint; a few more
+ * when revived blocks left stale entries at the head of the queue). */
+void fs_kv_prefetch_pops(const fs_kv *kv, size_t n);
 
 /*
  * The first up to n blocks of the free queue, head first, into out; returns how many.
