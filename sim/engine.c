@@ -7,7 +7,8 @@
  * sequence-steps per second. So a step costs a handful of operations per running
  * sequence: the running and waiting queues are intrusive doubly linked lists, the
  * batch arrays are sized to max_num_seqs once, block hashes are computed once per
- * request at fs_engine_add() and the block table is allocated there at the most the
+ * request at fs_engine_add() (the blocks of a shared first segment copied from a memo,
+ * ft_hash_memo) and the block table is allocated there at the most the
  * request can ever hold, so scheduling and completion never allocate and a decode
  * goes to the block pool once every block_size tokens.
  *
@@ -66,9 +67,17 @@ struct fs_engine {
     size_t cap_hits;
     ft_segment *segs;       /* prompt + output segments, for hashing */
     size_t cap_segs;
+    ft_hash_memo *memo;     /* leading hashes of shared first segments */
     uint64_t next_seq;
     fs_engine_stats st;     /* counters; the gauges are filled in by get_stats */
 };
+
+/*
+ * The hash memo (ft_hash_memo): 64 first segments of up to 128 blocks (2,048 tokens at
+ * block 16), 64 KiB per engine. An engine behind a prefix-aware router sees a few
+ * dozen shared prefixes at a time; a miss costs the ordinary hashing plus one copy.
+ */
+enum { MEMO_SLOTS = 64, MEMO_BLOCKS = 128 };
 
 /* Salt of the output segment's content id: "fs-out\0\0" read as an integer. */
 #define OUTPUT_SALT UINT64_C(0x74756f2d7366)
@@ -205,7 +214,9 @@ int fs_engine_new(const fs_engine_config *cfg, const fs_engine_observer *obs,
     fs_kv_hooks hooks = { e->obs.ctx, e->obs.on_block_stored, e->obs.on_block_removed };
     e->batch = malloc((size_t)cfg->max_num_seqs * sizeof *e->batch);
     e->sched = malloc((size_t)cfg->max_num_seqs * sizeof *e->sched);
-    if (!e->batch || !e->sched || fs_kv_new(cfg->num_blocks, &hooks, &e->kv) != 0) {
+    if (!e->batch || !e->sched || fs_kv_new(cfg->num_blocks, &hooks, &e->kv) != 0 ||
+        ft_hash_memo_new((uint32_t)cfg->block_size, FS_ENGINE_HASH_SEED, MEMO_SLOTS,
+                         MEMO_BLOCKS, &e->memo) != 0) {
         fs_engine_free(e);
         if (err)
             *err = fu_asprintf("engine: out of memory");
@@ -243,6 +254,7 @@ void fs_engine_free(fs_engine *e)
     free(e->sched);
     free(e->hits);
     free(e->segs);
+    ft_hash_memo_free(e->memo);
     free(e);
 }
 
@@ -273,8 +285,7 @@ static int hash_request(fs_engine *e, fs_engine_req *r, uint32_t nh)
         memcpy(e->segs, r->segs, r->nsegs * sizeof *e->segs);
     uint64_t out = r->output_content ? r->output_content : fs_engine_output_content(r->id);
     e->segs[r->nsegs] = (ft_segment){ out, r->max_output };
-    size_t got = ft_block_hashes(e->segs, (size_t)r->nsegs + 1, (uint32_t)e->cfg.block_size,
-                                 FS_ENGINE_HASH_SEED, r->hashes, nh);
+    size_t got = ft_block_hashes_memo(e->memo, e->segs, (size_t)r->nsegs + 1, r->hashes, nh);
     assert(got == nh);
     (void)got;
     return 0;
