@@ -619,9 +619,11 @@ static int replica_new(cluster *cl, replica *rep, int pool, fs_placement at, cha
     const fs_pool *p = &cl->sc->pools[pool];
     fs_engine_config ec = p->engine;
     ec.num_blocks = cl->kv[pool].num_blocks;
-    fs_engine_observer obs = {.ctx = rep, .on_token = on_token, .on_finish = on_finish,
-                              .on_block_stored = on_block_stored,
-                              .on_block_removed = on_block_removed};
+    fs_engine_observer obs = {.ctx = rep, .on_token = on_token, .on_finish = on_finish};
+    if (fs_routing_wants_kv_events(cl->routing)) {
+        obs.on_block_stored = on_block_stored;
+        obs.on_block_removed = on_block_removed;
+    }
     rep->pool = pool;
     rep->node = at.node;
     rep->rack = at.rack;
@@ -672,7 +674,12 @@ static int replicas_new(cluster *cl, char **err)
         return oom(err);
     }
     fs_cluster_place(sc, at);
-    int rc = 0;
+    for (int pi = 0, k = 0; pi < sc->npools; pi++)
+        for (int r = 0; r < sc->pools[pi].replicas; r++, k++)
+            cl->targets[k].pool = pi;
+    /* The router first: the engines report KV events only when it reads them. */
+    int rc = fs_routing_new(sc, cl->targets, cl->nreps, sc->seed ^ ROUTER_SEED_SALT,
+                            &cl->routing, err);
     for (int pi = 0, k = 0; rc == 0 && pi < sc->npools; pi++)
         for (int r = 0; rc == 0 && r < sc->pools[pi].replicas; r++, k++) {
             cl->reps[k].index = k;
@@ -769,9 +776,6 @@ static int setup(cluster *cl, fs_run_result *out, char **err)
     if (!cl->q || !cl->metrics)
         return oom(err);
     int rc = replicas_new(cl, err);
-    if (rc == 0)
-        rc = fs_routing_new(sc, cl->targets, cl->nreps, sc->seed ^ ROUTER_SEED_SALT,
-                            &cl->routing, err);
     if (rc == 0)
         rc = fs_scenario_open_workload(sc, &cl->src, err);
     return rc;
