@@ -331,6 +331,12 @@ size_t fp__approx_match(const fp__approx *ix, const uint64_t *h, size_t n, uint3
 {
     if (ix->hs_n == 0)
         return 0;
+    /* The learning step after the pick (fp__approx_add) probes the same slots, the
+     * ones after the matched run included, so all of them (up to a bound) start
+     * loading now rather than AHEAD_SLOT at a time: the add then finds them cached. */
+    enum { ALL_SLOTS = 64 };
+    for (size_t k = 0; k < n && k < ALL_SLOTS; k++)
+        __builtin_prefetch(&ix->hs[mix(h[k]) & (ix->hs_cap - 1)]);
     size_t k = 0;
     for (; k < n; k++) {
         prefetch_ahead(ix, h, n, k);
