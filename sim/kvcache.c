@@ -48,14 +48,18 @@ typedef struct kv_block {
 #define REF_MAX 0x7fffffffu
 
 /*
- * A slot of the hash index; key and value share a cache line (one miss per probe).
- * val is the block index + 1, so 0 is an empty slot and a calloc'd table is empty
- * without an initialising pass (its pages are only faulted in when first used).
+ * A slot of the hash index: 8 bytes, eight to a cache line. tag is the key's upper 32
+ * bits (its lower bits pick the home slot); the full key is the one the block carries,
+ * so the block validates every match (see "hash index" below). val is the block index
+ * + 1, so 0 is an empty slot and a calloc'd table is empty without an initialising
+ * pass.
  */
 typedef struct kv_slot {
-    uint64_t key;
+    uint32_t tag;
     int32_t val;
 } kv_slot;
+
+static uint32_t key_tag(uint64_t key) { return (uint32_t)(key >> 32); }
 
 /*
  * The blocks, the index and the ring are one allocation (fu_big_calloc): for the
@@ -75,49 +79,63 @@ struct fs_kv {
     kv_slot *slots;     /* the hash index, mask + 1 slots */
     size_t mask;
     size_t nused;       /* occupied slots: live entries + stale ones */
-    size_t max_used;    /* rebuild once nused exceeds this (3/4 of the slots) */
+    size_t max_used;    /* rebuild once nused exceeds this (1/2 of the slots) */
 };
 
 /* ---------------------------------------------------------------- hash index */
 
 /*
  * Deletion is lazy. Popping a block does not touch the index: its entry stays behind,
- * stale, and is recognised as such on lookup because the block it names no longer
- * carries that hash (it is unhashed, or hashed under another key). Registering a key
- * overwrites the key's stale entry in place, so the index still holds at most one
- * entry per key and a probe may stop at the first slot with that key. When live plus
- * stale entries pass 3/4 of the slots, the index is rebuilt from the hashed blocks
- * (index_rebuild). Why: with an index of ~1 MiB per replica and 64 replicas, the
- * eager delete (Knuth's algorithm R on every eviction) cost a cache miss or more per
- * popped block, the largest single cost of a fleet run; a lookup that validates its
- * hit reads the block, which a hit then touches anyway. The rebuild costs one
- * sequential pass over the blocks and one (prefetched) insert per live entry, at
- * least (3/4 - 1/2) x slots registrations apart. Rejected: tombstones (the same miss
- * per eviction to write them).
+ * stale, and is recognised as such because the block it names no longer carries a key
+ * with the slot's tag and position (it is unhashed, or hashed under another key).
+ * Registering a key reuses a stale entry with its tag met on the probe, so the
+ * occupied slots grow only with new keys; when live plus stale entries pass half the
+ * slots, the index is rebuilt from the hashed blocks (index_rebuild). Why: with 64
+ * replicas the eager delete (Knuth's algorithm R on every eviction) cost a cache miss
+ * or more per popped block, the largest single cost of a fleet run; a lookup that
+ * validates its hit reads the block, which a hit then touches anyway. The rebuild
+ * costs one sequential pass over the blocks and one (prefetched) insert per live
+ * entry, at least 1/4 of the slots (num_blocks) registrations apart. Rejected:
+ * tombstones (the same miss per eviction to write them).
+ *
+ * Slots hold a 32-bit tag, not the key: with the index at 4 x num_blocks slots of 8
+ * bytes (the same megabyte per replica as 2 x num_blocks slots of 16), probes are
+ * shorter and far less often run into the next cache line, which in a fleet run is a
+ * second miss per registration. The price is that a slot no longer proves which key
+ * it was made for: a lookup only trusts a tag match whose block carries the full key
+ * (and goes on probing otherwise), and a registration probes to the end of the run
+ * (where an unknown key's probe ends anyway) to be sure the key is not live further
+ * on; a same-tag slot is reused only when its block is unhashed or carries another
+ * tag, so a live entry is never overwritten. Two keys share a tag with probability
+ * 2^-32, which costs a block load, never a wrong answer.
  */
 
-/* The slot holding hash, or the empty slot where it would go. */
-static size_t index_slot(const fs_kv *kv, uint64_t hash)
-{
-    size_t i = (size_t)hash & kv->mask;
-    while (kv->slots[i].val != 0 && kv->slots[i].key != hash)
-        i = (i + 1) & kv->mask;
-    return i;
-}
-
-/* The block slot i names when the entry is live (the block carries its key), else -1. */
-static int32_t slot_live(const fs_kv *kv, size_t i)
+/* The block that slot i names when it is a live entry for key, else -1. */
+static int32_t slot_live(const fs_kv *kv, size_t i, uint64_t key)
 {
     int32_t v = kv->slots[i].val - 1;
-    if (v < 0)
+    if (v < 0 || kv->slots[i].tag != key_tag(key))
         return -1;
     const kv_block *blk = &kv->b[v];
-    return blk->hashed && blk->hash == kv->slots[i].key ? v : -1;
+    return blk->hashed && blk->hash == key ? v : -1;
+}
+
+/* True when slot i (occupied) may be its block's live entry: the block carries a key
+ * with the slot's tag. Otherwise the slot is certainly stale. */
+static bool slot_maybe_live(const fs_kv *kv, size_t i)
+{
+    const kv_block *blk = &kv->b[kv->slots[i].val - 1];
+    return blk->hashed && key_tag(blk->hash) == kv->slots[i].tag;
 }
 
 int32_t fs_kv_find(const fs_kv *kv, uint64_t hash)
 {
-    return slot_live(kv, index_slot(kv, hash));
+    for (size_t i = (size_t)hash & kv->mask; kv->slots[i].val != 0; i = (i + 1) & kv->mask) {
+        int32_t v = slot_live(kv, i, hash);
+        if (v >= 0)
+            return v;
+    }
+    return -1;
 }
 
 size_t fs_kv_find_run(const fs_kv *kv, const uint64_t *hashes, size_t n, int32_t *out)
@@ -130,8 +148,9 @@ size_t fs_kv_find_run(const fs_kv *kv, const uint64_t *hashes, size_t n, int32_t
         if (k + SLOT_AHEAD < n)
             __builtin_prefetch(&kv->slots[(size_t)hashes[k + SLOT_AHEAD] & kv->mask]);
         if (k + BLOCK_AHEAD < n) {   /* the home slot has likely arrived by now */
-            const kv_slot *s = &kv->slots[(size_t)hashes[k + BLOCK_AHEAD] & kv->mask];
-            if (s->val != 0)
+            uint64_t h = hashes[k + BLOCK_AHEAD];
+            const kv_slot *s = &kv->slots[(size_t)h & kv->mask];
+            if (s->val != 0 && s->tag == key_tag(h))
                 __builtin_prefetch(&kv->b[s->val - 1]);
         }
         int32_t b = fs_kv_find(kv, hashes[k]);
@@ -153,9 +172,10 @@ static void index_rebuild(fs_kv *kv)
             __builtin_prefetch(&kv->slots[(size_t)kv->b[i + AHEAD].hash & kv->mask], 1);
         if (!kv->b[i].hashed)
             continue;
-        size_t s = index_slot(kv, kv->b[i].hash);
-        assert(kv->slots[s].val == 0);
-        kv->slots[s] = (kv_slot){ kv->b[i].hash, i + 1 };
+        size_t s = (size_t)kv->b[i].hash & kv->mask;
+        while (kv->slots[s].val != 0)   /* keys are distinct: no need to compare */
+            s = (s + 1) & kv->mask;
+        kv->slots[s] = (kv_slot){ key_tag(kv->b[i].hash), i + 1 };
         kv->nused++;
     }
 }
@@ -229,11 +249,12 @@ static int32_t queue_pop(fs_kv *kv)
 
 /* ---------------------------------------------------------------- life cycle */
 
-/* The smallest power of two >= 2 x num_blocks (and >= 16): the index and the ring. */
-static size_t index_capacity(int64_t num_blocks)
+/* The smallest power of two >= k x num_blocks (and >= 16): 2 for the ring, 4 for the
+ * index. */
+static size_t capacity(int64_t num_blocks, size_t k)
 {
     size_t cap = 16;
-    while (cap < 2 * (size_t)num_blocks)
+    while (cap < k * (size_t)num_blocks)
         cap <<= 1;
     return cap;
 }
@@ -246,12 +267,12 @@ int fs_kv_new(int64_t num_blocks, const fs_kv_hooks *hooks, fs_kv **out)
     fs_kv *kv = calloc(1, sizeof *kv);
     if (!kv)
         return -ENOMEM;
-    size_t cap = index_capacity(num_blocks);
+    size_t cap = capacity(num_blocks, 4), qcap = capacity(num_blocks, 2);
     /* One zeroed piece (a zeroed ring names block 0 everywhere, a valid id): blocks,
      * index, ring, each on cache-line boundaries. */
     size_t at_slots = ((size_t)num_blocks * sizeof *kv->b + 63) / 64 * 64;
     size_t at_ring = at_slots + cap * sizeof *kv->slots;
-    kv->mem_len = at_ring + cap * sizeof *kv->ring;
+    kv->mem_len = at_ring + qcap * sizeof *kv->ring;
     char *mem = fu_big_calloc(kv->mem_len);
     if (!mem) {
         free(kv);
@@ -261,9 +282,9 @@ int fs_kv_new(int64_t num_blocks, const fs_kv_hooks *hooks, fs_kv **out)
     kv->slots = (kv_slot *)(mem + at_slots);
     kv->ring = (int32_t *)(mem + at_ring);
     kv->mask = cap - 1;
-    kv->max_used = cap / 4 * 3;
+    kv->max_used = cap / 2;
     kv->n = (int32_t)num_blocks;
-    kv->qmask = (uint32_t)(cap - 1);
+    kv->qmask = (uint32_t)(qcap - 1);
     for (int32_t i = 0; i < kv->n; i++)
         queue_append(kv, i);
     if (hooks)
@@ -378,14 +399,21 @@ void fs_kv_release(fs_kv *kv, const int32_t *blocks, size_t n)
 bool fs_kv_cache(fs_kv *kv, int32_t b, uint64_t hash)
 {
     assert(b >= 0 && b < kv->n && kv->b[b].ref > 0 && !kv->b[b].hashed);
-    size_t slot = index_slot(kv, hash);
-    if (kv->slots[slot].val == 0) {
-        kv->slots[slot] = (kv_slot){ hash, b + 1 };
-        kv->nused++;
-    } else if (slot_live(kv, slot) >= 0) {
-        return false;
+    uint32_t tag = key_tag(hash);
+    size_t i = (size_t)hash & kv->mask, reuse = SIZE_MAX;
+    for (; kv->slots[i].val != 0; i = (i + 1) & kv->mask) {
+        if (kv->slots[i].tag != tag)
+            continue;
+        if (slot_live(kv, i, hash) >= 0)
+            return false;
+        if (reuse == SIZE_MAX && !slot_maybe_live(kv, i))
+            reuse = i;   /* a stale entry with this tag (most likely this key's own) */
+    }
+    if (reuse != SIZE_MAX) {
+        kv->slots[reuse].val = b + 1;
     } else {
-        kv->slots[slot].val = b + 1;   /* the key's stale entry, reused in place */
+        kv->slots[i] = (kv_slot){ tag, b + 1 };
+        kv->nused++;
     }
     kv->b[b].hash = hash;
     kv->b[b].hashed = 1;
@@ -472,24 +500,35 @@ static int check_queue(const fs_kv *kv, char **err)
     return 0;
 }
 
+/* True when slot s lies on the probe run from key's home slot (no empty slot before). */
+static bool on_probe_run(const fs_kv *kv, uint64_t key, size_t s)
+{
+    for (size_t i = (size_t)key & kv->mask; i != s; i = (i + 1) & kv->mask)
+        if (kv->slots[i].val == 0)
+            return false;
+    return true;
+}
+
 /*
- * The index: live entries match their blocks and each key occurs once, every hashed
- * block is found, counts agree. Stale entries (naming a block that no longer carries
- * the key) are allowed; they count towards the occupied slots.
+ * The index: every slot names a block, each hashed block is found under its hash, and
+ * every slot that may be live (its block carries a key with its tag) lies on that
+ * key's probe run; counts agree. Stale entries are allowed and count towards the
+ * occupied slots.
  */
 static int check_index(const fs_kv *kv, char **err)
 {
-    int64_t live = 0, hashed = 0;
+    int64_t hashed = 0;
     size_t used = 0;
     for (size_t s = 0; s <= kv->mask; s++) {
         int32_t v = kv->slots[s].val - 1;
         if (v < 0)
             continue;
         used++;
-        if (v >= kv->n || index_slot(kv, kv->slots[s].key) != s)
-            return fail(err, fu_asprintf("index: slot %zu names block %d, or its key is "
-                                         "not found there first", s, (int)v));
-        live += slot_live(kv, s) >= 0;
+        if (v >= kv->n)
+            return fail(err, fu_asprintf("index: slot %zu names block %d", s, (int)v));
+        if (slot_maybe_live(kv, s) && !on_probe_run(kv, kv->b[v].hash, s))
+            return fail(err, fu_asprintf("index: slot %zu (block %d) is off its key's probe "
+                                         "run", s, (int)v));
     }
     for (int32_t i = 0; i < kv->n; i++) {
         if (!kv->b[i].hashed)
@@ -498,11 +537,11 @@ static int check_index(const fs_kv *kv, char **err)
         if (fs_kv_find(kv, kv->b[i].hash) != i)
             return fail(err, fu_asprintf("index: hashed block %d is not found", (int)i));
     }
-    if (live != hashed || hashed != kv->ncached || used != kv->nused)
-        return fail(err, fu_asprintf("index: %lld live entries, %lld hashed blocks, "
-                                     "cached count %lld, %zu slots used (recorded %zu)",
-                                     (long long)live, (long long)hashed,
-                                     (long long)kv->ncached, used, kv->nused));
+    if (hashed != kv->ncached || used != kv->nused || used > kv->max_used)
+        return fail(err, fu_asprintf("index: %lld hashed blocks, cached count %lld, %zu slots "
+                                     "used (recorded %zu, rebuild past %zu)",
+                                     (long long)hashed, (long long)kv->ncached, used, kv->nused,
+                                     kv->max_used));
     return 0;
 }
 

@@ -205,6 +205,49 @@ static void test_no_dedup(void **state)
 }
 
 /*
+ * Index slots keep 32 bits of the key (the tag); the block validates the rest. Keys
+ * 5, 5 + 2^20 and 5 + 2^21 share both their home slot and their tag (the upper 32
+ * bits, all zero), so lookups and registrations must look past each other's entries,
+ * live or stale, and a stale entry may be reused only when it is certainly stale.
+ */
+static void test_tag_collisions(void **state)
+{
+    (void)state;
+    const uint64_t a = 5, b = 5 + (UINT64_C(1) << 20), c = 5 + (UINT64_C(1) << 21);
+    hook_log log = { 0 };
+    fs_kv *kv = new_pool(4, &log);
+    int32_t x = fs_kv_pop(kv), y = fs_kv_pop(kv);
+    assert_true(fs_kv_cache(kv, x, a));
+    assert_true(fs_kv_cache(kv, y, b));
+    assert_int_equal(fs_kv_find(kv, a), x);
+    assert_int_equal(fs_kv_find(kv, b), y);
+    assert_int_equal(fs_kv_find(kv, c), -1);
+    assert_check(kv);
+    /* x is freed and, popped again, drops a: a's entry goes stale in front of b's */
+    fs_kv_release(kv, &x, 1);
+    int32_t z = fs_kv_pop(kv), w = fs_kv_pop(kv);
+    assert_int_equal(fs_kv_pop(kv), x);
+    assert_int_equal(fs_kv_find(kv, a), -1);
+    assert_int_equal(fs_kv_find(kv, b), y);
+    assert_check(kv);
+    /* c takes the stale slot; b is still found behind it, a duplicate b is refused */
+    assert_true(fs_kv_cache(kv, z, c));
+    assert_false(fs_kv_cache(kv, w, b));
+    assert_int_equal(fs_kv_find(kv, c), z);
+    assert_int_equal(fs_kv_find(kv, b), y);
+    assert_int_equal(fs_kv_find(kv, a), -1);
+    /* x carries another same-tag key: its old slots are "maybe live", never reused */
+    assert_true(fs_kv_cache(kv, x, a));
+    assert_true(fs_kv_cache(kv, w, UINT64_C(7) << 32 | 5));   /* same home, other tag */
+    assert_int_equal(fs_kv_find(kv, a), x);
+    assert_int_equal(fs_kv_find(kv, b), y);
+    assert_int_equal(fs_kv_find(kv, c), z);
+    assert_int_equal(fs_kv_find(kv, UINT64_C(7) << 32 | 5), w);
+    assert_check(kv);
+    fs_kv_free(kv);
+}
+
+/*
  * The free queue is a ring with lazy removal: revivals leave stale entries that fill
  * the ring without pops until it is compacted. Revive and re-free in shifting orders,
  * never popping, far past the ring's size (16 entries for 5 blocks: every round adds
@@ -431,6 +474,7 @@ int main(void)
         cmocka_unit_test(test_lazy_eviction_and_revival),
         cmocka_unit_test(test_no_dedup),
         cmocka_unit_test(test_ring_compaction),
+        cmocka_unit_test(test_tag_collisions),
         cmocka_unit_test(test_against_model),
     };
     return cmocka_run_group_tests_name("kvcache", tests, NULL, NULL);
