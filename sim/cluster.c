@@ -43,14 +43,18 @@ enum { PRIO_STEP_DONE, PRIO_LINK, PRIO_KV_ARRIVED, PRIO_ARRIVAL, PRIO_REFRESH, P
 #define INLINE_SEGS 4
 #define ROUTER_SEED_SALT UINT64_C(0x9e3779b97f4a7c15)
 
-/* One request in flight. */
+/*
+ * One request in flight. Records are cache-line aligned and prev_token sits just before
+ * er, so what a decode step touches (prev_token and er's first FS_ENGINE_REQ_HOT bytes)
+ * is one cache line, the one the engine prefetches before it completes the step.
+ */
 typedef struct sim_req {
+    fs_ns prev_token;
     fs_engine_req er;            /* the decode (or aggregated) part */
     fs_engine_req pre;           /* the prefill part when disaggregated */
     ft_segment inline_segs[INLINE_SEGS];
     ft_segment *segs;            /* inline_segs or a malloc'd array */
     fs_ns arrival;
-    fs_ns prev_token;
     fs_ns transfer_start;        /* when the prefill ended (P/D) */
     fs_ns kv_transfer;           /* prefill end -> KV at the decode replica (P/D) */
     int replica, prefill_replica;
@@ -120,13 +124,16 @@ static const fs_pool *pool_of(const cluster *cl, const replica *rep)
 
 /* --- request records --- */
 
+_Static_assert(offsetof(sim_req, er) + FS_ENGINE_REQ_HOT <= 64,
+               "prev_token and the per-step fields of er share a cache line");
+
 static sim_req *req_get(cluster *cl)
 {
     sim_req *r = cl->free_list;
     if (r)
         cl->free_list = r->next_free;
     else
-        r = malloc(sizeof *r);
+        r = aligned_alloc(64, (sizeof *r + 63) / 64 * 64);
     return r;
 }
 
@@ -612,9 +619,11 @@ static int replica_new(cluster *cl, replica *rep, int pool, fs_placement at, cha
     const fs_pool *p = &cl->sc->pools[pool];
     fs_engine_config ec = p->engine;
     ec.num_blocks = cl->kv[pool].num_blocks;
-    fs_engine_observer obs = {.ctx = rep, .on_token = on_token, .on_finish = on_finish,
-                              .on_block_stored = on_block_stored,
-                              .on_block_removed = on_block_removed};
+    fs_engine_observer obs = {.ctx = rep, .on_token = on_token, .on_finish = on_finish};
+    if (fs_routing_wants_kv_events(cl->routing)) {
+        obs.on_block_stored = on_block_stored;
+        obs.on_block_removed = on_block_removed;
+    }
     rep->pool = pool;
     rep->node = at.node;
     rep->rack = at.rack;
@@ -665,7 +674,12 @@ static int replicas_new(cluster *cl, char **err)
         return oom(err);
     }
     fs_cluster_place(sc, at);
-    int rc = 0;
+    for (int pi = 0, k = 0; pi < sc->npools; pi++)
+        for (int r = 0; r < sc->pools[pi].replicas; r++, k++)
+            cl->targets[k].pool = pi;
+    /* The router first: the engines report KV events only when it reads them. */
+    int rc = fs_routing_new(sc, cl->targets, cl->nreps, sc->seed ^ ROUTER_SEED_SALT,
+                            &cl->routing, err);
     for (int pi = 0, k = 0; rc == 0 && pi < sc->npools; pi++)
         for (int r = 0; rc == 0 && r < sc->pools[pi].replicas; r++, k++) {
             cl->reps[k].index = k;
@@ -762,9 +776,6 @@ static int setup(cluster *cl, fs_run_result *out, char **err)
     if (!cl->q || !cl->metrics)
         return oom(err);
     int rc = replicas_new(cl, err);
-    if (rc == 0)
-        rc = fs_routing_new(sc, cl->targets, cl->nreps, sc->seed ^ ROUTER_SEED_SALT,
-                            &cl->routing, err);
     if (rc == 0)
         rc = fs_scenario_open_workload(sc, &cl->src, err);
     return rc;

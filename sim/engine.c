@@ -7,7 +7,8 @@
  * sequence-steps per second. So a step costs a handful of operations per running
  * sequence: the running and waiting queues are intrusive doubly linked lists, the
  * batch arrays are sized to max_num_seqs once, block hashes are computed once per
- * request at fs_engine_add() and the block table is allocated there at the most the
+ * request at fs_engine_add() (the blocks of a shared first segment copied from a memo,
+ * ft_hash_memo) and the block table is allocated there at the most the
  * request can ever hold, so scheduling and completion never allocate and a decode
  * goes to the block pool once every block_size tokens.
  *
@@ -66,9 +67,17 @@ struct fs_engine {
     size_t cap_hits;
     ft_segment *segs;       /* prompt + output segments, for hashing */
     size_t cap_segs;
+    ft_hash_memo *memo;     /* leading hashes of shared first segments */
     uint64_t next_seq;
     fs_engine_stats st;     /* counters; the gauges are filled in by get_stats */
 };
+
+/*
+ * The hash memo (ft_hash_memo): 64 first segments of up to 128 blocks (2,048 tokens at
+ * block 16), 64 KiB per engine. An engine behind a prefix-aware router sees a few
+ * dozen shared prefixes at a time; a miss costs the ordinary hashing plus one copy.
+ */
+enum { MEMO_SLOTS = 64, MEMO_BLOCKS = 128 };
 
 /* Salt of the output segment's content id: "fs-out\0\0" read as an integer. */
 #define OUTPUT_SALT UINT64_C(0x74756f2d7366)
@@ -205,7 +214,9 @@ int fs_engine_new(const fs_engine_config *cfg, const fs_engine_observer *obs,
     fs_kv_hooks hooks = { e->obs.ctx, e->obs.on_block_stored, e->obs.on_block_removed };
     e->batch = malloc((size_t)cfg->max_num_seqs * sizeof *e->batch);
     e->sched = malloc((size_t)cfg->max_num_seqs * sizeof *e->sched);
-    if (!e->batch || !e->sched || fs_kv_new(cfg->num_blocks, &hooks, &e->kv) != 0) {
+    if (!e->batch || !e->sched || fs_kv_new(cfg->num_blocks, &hooks, &e->kv) != 0 ||
+        ft_hash_memo_new((uint32_t)cfg->block_size, FS_ENGINE_HASH_SEED, MEMO_SLOTS,
+                         MEMO_BLOCKS, &e->memo) != 0) {
         fs_engine_free(e);
         if (err)
             *err = fu_asprintf("engine: out of memory");
@@ -243,6 +254,7 @@ void fs_engine_free(fs_engine *e)
     free(e->sched);
     free(e->hits);
     free(e->segs);
+    ft_hash_memo_free(e->memo);
     free(e);
 }
 
@@ -273,8 +285,7 @@ static int hash_request(fs_engine *e, fs_engine_req *r, uint32_t nh)
         memcpy(e->segs, r->segs, r->nsegs * sizeof *e->segs);
     uint64_t out = r->output_content ? r->output_content : fs_engine_output_content(r->id);
     e->segs[r->nsegs] = (ft_segment){ out, r->max_output };
-    size_t got = ft_block_hashes(e->segs, (size_t)r->nsegs + 1, (uint32_t)e->cfg.block_size,
-                                 FS_ENGINE_HASH_SEED, r->hashes, nh);
+    size_t got = ft_block_hashes_memo(e->memo, e->segs, (size_t)r->nsegs + 1, r->hashes, nh);
     assert(got == nh);
     (void)got;
     return 0;
@@ -522,6 +533,14 @@ static bool admission_fits(const fs_engine *e, uint32_t total, uint32_t nhit, ui
 /* Takes the hit blocks, then fresh ones up to `total` tokens, and caches full blocks. */
 static void take_blocks(fs_engine *e, fs_engine_req *r, uint32_t nhit, uint32_t total)
 {
+    /* The first registrations' index slots load while the hits are taken and the
+     * fresh blocks popped (fs_kv_cache_run keeps ahead of the rest). */
+    enum { SLOTS_AHEAD = 8 };
+    uint32_t full = total / (uint32_t)e->cfg.block_size;
+    full = full < r->nhashes ? full : r->nhashes;
+    if (full > nhit)
+        fs_kv_prefetch_index(e->kv, r->hashes + nhit,
+                             full - nhit < SLOTS_AHEAD ? full - nhit : SLOTS_AHEAD);
     for (uint32_t i = 0; i < nhit; i++) {
         fs_kv_touch(e->kv, e->hits[i]);
         r->blocks[i] = e->hits[i];
@@ -652,7 +671,7 @@ static void emit_token(fs_engine *e, fs_engine_req *r, fs_ns now)
 {
     r->num_output++;
     e->st.output_tokens++;
-    if (r->first_token < 0)
+    if (r->num_output == 1)   /* outputs never un-count (preemption keeps them) */
         r->first_token = now;
     r->last_token = now;
     if (e->obs.on_token)
@@ -671,16 +690,70 @@ static void account(fs_engine *e, const fm_seq_work *w, const fs_engine_req *r)
     }
 }
 
+_Static_assert(offsetof(fs_engine_req, user) + sizeof(void *) == FS_ENGINE_REQ_HOT,
+               "the per-step fields of fs_engine_req fill its first FS_ENGINE_REQ_HOT bytes");
+
+/* Starts loading the per-step fields of a request record (one or two lines). */
+static void prefetch_req(const fs_engine_req *r)
+{
+    const char *p = (const char *)r;
+    __builtin_prefetch(p, 1);
+    __builtin_prefetch(p + FS_ENGINE_REQ_HOT - 1, 1);
+}
+
+/*
+ * r emitted a token and runs on, so its next step decodes one token, and the schedule
+ * that follows at once may pop a block for it (when that token starts a block) and
+ * register the block it fills. Each of those is a miss on a line last touched a dozen
+ * or more steps ago (the block table, the hash, the index slot, the block), several
+ * of them dependent, so they are loaded in two stages: the table and hash lines when
+ * the block fills in two steps, the slot and the block when it fills in one. Counts
+ * the pops into *pops. Hints only: nothing here changes what the schedule does.
+ */
+static void prefetch_next_decode(fs_engine *e, const fs_engine_req *r, uint32_t *pops)
+{
+    uint32_t B = (uint32_t)e->cfg.block_size, nc = r->ncached_blocks;
+    uint32_t next = r->num_computed + 1;   /* tokens computed after the next step */
+    if (nc < r->nhashes) {
+        uint32_t full = (nc + 1) * B;        /* tokens when block nc is full */
+        if (full <= next && nc < r->nblocks) {
+            fs_kv_prefetch_index(e->kv, &r->hashes[nc], 1);
+            fs_kv_prefetch_block(e->kv, r->blocks[nc]);
+        } else if (full == next + 1) {
+            __builtin_prefetch(&r->hashes[nc]);
+            __builtin_prefetch(&r->blocks[nc]);
+        }
+    }
+    if (next > r->nblocks * B) {
+        __builtin_prefetch(&r->blocks[r->nblocks], 1);
+        (*pops)++;
+    }
+}
+
+/*
+ * With 64 replicas stepping in turn, a replica's requests have left the caches by the
+ * time its step completes, so their records load a few batch entries ahead.
+ */
 void fs_engine_complete(fs_engine *e, fs_ns now)
 {
+    enum { REQ_AHEAD = 4 };
     assert(e->busy && "fs_engine_complete: no step in progress");
+    for (size_t i = 0; i < e->nbatch && i < REQ_AHEAD; i++)
+        prefetch_req(e->sched[i]);
+    uint32_t pops = 0;
     for (size_t i = 0; i < e->nbatch; i++) {
         fs_engine_req *r = e->sched[i];
+        if (i + REQ_AHEAD < e->nbatch)
+            prefetch_req(e->sched[i + REQ_AHEAD]);
         account(e, &e->batch[i], r);
         r->sched_tokens = 0;
-        if (r->num_computed == r->prompt_len + r->num_output)
+        if (r->num_computed == r->prompt_len + r->num_output) {
+            if (r->num_output + 1 < r->max_output)
+                prefetch_next_decode(e, r, &pops);
             emit_token(e, r, now);   /* may finish r: not touched afterwards */
+        }
     }
+    fs_kv_prefetch_pops(e->kv, pops);
     e->nbatch = 0;
     e->batch_tokens = 0;
     e->busy = false;

@@ -79,42 +79,56 @@ typedef enum fs_req_state {
 
 typedef struct fs_engine_req fs_engine_req;
 
+/*
+ * Fields are marked public (set by the caller before fs_engine_add()), read-only
+ * (maintained by the engine) or private. The fields that every step of a running
+ * request reads or writes (schedule, complete, the token callback) come first and
+ * fill 56 bytes, so a caller that keeps 8 bytes of its own just before the record on
+ * a 64-byte boundary (the cluster keeps the previous token's time there) touches one
+ * cache line per request per step; with 64 replicas stepping in turn the records are
+ * out of the caches by the time each step completes.
+ */
 struct fs_engine_req {
-    /* public: set by the caller before fs_engine_add() */
+    struct fs_engine_req *next; /* private: waiting or running list link */
+    uint32_t prompt_len;        /* public: sum of segment lengths (>= 1) */
+    uint32_t max_output;        /* public: tokens to generate (>= 1) */
+    uint32_t num_computed;      /* read-only: tokens whose KV is (being) computed */
+    uint32_t num_output;        /* read-only: output tokens emitted so far */
+    uint32_t sched_tokens;      /* private: tokens scheduled in the current step */
+    uint32_t nblocks;           /* private: blocks in the table */
+    uint32_t ncached_blocks;    /* private: leading blocks already offered to the cache */
+    uint32_t nhashes;           /* private: entries of `hashes` */
+    fs_ns last_token;           /* read-only: time of the latest output token */
+    void *user;                 /* public: caller's back pointer */
+
+    /* public */
     uint64_t id;
     const ft_segment *segs;     /* prompt description */
     uint32_t nsegs;
-    uint32_t prompt_len;        /* sum of segment lengths (>= 1) */
-    uint32_t max_output;        /* tokens to generate (>= 1) */
     int priority;
     uint32_t external_tokens;   /* prompt tokens whose KV arrives from a remote prefill
                                    (P/D): admitted as computed, < prompt_len; 0 = none */
-    void *user;                 /* caller's back pointer */
     uint64_t output_content;    /* content id of the output segment; 0 = the default,
                                    fs_engine_output_content(id) */
 
-    /* read-only: maintained by the engine */
+    /* read-only */
     fs_req_state state;
     fs_ns arrival;              /* when fs_engine_add() was called */
     fs_ns first_scheduled;      /* -1 until first scheduled */
     fs_ns first_token;          /* -1 until the first output token */
-    fs_ns last_token;           /* time of the latest output token */
-    uint32_t num_computed;      /* tokens whose KV is (being) computed */
-    uint32_t num_output;        /* output tokens emitted so far */
     uint32_t num_cached;        /* prompt tokens served from the prefix cache at first admission */
     uint32_t preemptions;
 
     /* private */
-    struct fs_engine_req *prev, *next;   /* waiting or running list links */
-    uint32_t sched_tokens;      /* tokens scheduled in the current step */
-    uint32_t nblocks, cap_blocks; /* cap_blocks = the most the request can ever hold */
+    struct fs_engine_req *prev; /* waiting or running list link */
+    uint32_t cap_blocks;        /* the most blocks the request can ever hold */
     int32_t *blocks;            /* block table (inside the `hashes` allocation) */
     uint64_t *hashes;           /* chained hashes of the full blocks of prompt+output that
                                    can ever be cached; one malloc with `blocks` */
-    uint32_t nhashes;
-    uint32_t ncached_blocks;    /* leading blocks of the table already offered to the cache */
     uint64_t seq_no;            /* arrival order at this engine, for priority ties */
 };
+
+#define FS_ENGINE_REQ_HOT 56    /* bytes of the per-step fields at the start (see above) */
 
 /* Callbacks from fs_engine_complete() and preemptions; any member may be NULL. */
 typedef struct fs_engine_observer {

@@ -5,9 +5,27 @@
  * blocks, touched every block_size tokens of every running sequence; everything is
  * O(1) per block and allocation-free after creation.
  *
- * The free queue is circular with a sentinel at index num_blocks, so linking and
- * unlinking have no special cases for the ends. Block links are 32-bit indices
- * rather than pointers: half the size, and the arrays stay valid if ever copied.
+ * The free queue is a ring of block ids in LRU order (the head is the least recently
+ * freed block) with lazy removal. Each free block records the ring position of its
+ * entry; an entry is live when its block is free and records that position, so a
+ * block revived by a prefix hit (fs_kv_touch) leaves a stale entry behind without
+ * touching the ring, and when it is freed again its new entry at the tail supersedes
+ * the old one. Pops skip stale entries. When the ring fills with live and stale
+ * entries it is compacted in place (ring_compact); a ring of at least 2 x num_blocks
+ * entries therefore compacts at most once per num_blocks appends, and in a fleet run
+ * (a full pool, popping as fast as it frees) hardly ever. The order of live entries
+ * is exactly that of a doubly linked list with append at the tail, unlink anywhere
+ * and pop at the head, so results are those of vLLM's FreeKVCacheBlockQueue.
+ * Why: with 64 replicas the pools are far larger than the caches and the free queue
+ * is a random permutation of the blocks, so the linked list this replaced cost a
+ * dependent cache miss per pop (the next head is known only once the current one is
+ * loaded, so prefetching one pop ahead hid little inside a prefill's burst of pops)
+ * and two more per revival (both neighbours' links). The ring is read sequentially,
+ * so the blocks of the next pops are prefetched several pops ahead, appends write it
+ * sequentially, and a revival costs nothing beyond its block. Rejected: keeping the
+ * list and caching a window of future heads (walking the list is serial, so the
+ * window refills at one miss per pop anyway); tombstones written into the ring on
+ * revival (one more miss per revival, at a random ring position).
  */
 #include "kvcache.h"
 
@@ -16,77 +34,108 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fu_mem.h"
 #include "fu_yaml.h"   /* fu_asprintf */
 
+/* 16 bytes, four to a cache line. */
 typedef struct kv_block {
-    uint64_t hash;      /* valid when hashed */
-    int32_t prev, next; /* free-queue links (only meaningful while ref == 0) */
-    uint32_t ref;
-    uint32_t hashed;
+    uint64_t hash;        /* valid when hashed */
+    uint32_t ref : 31;
+    uint32_t hashed : 1;
+    uint32_t qpos;        /* position of its ring entry (unmasked, mod 2^32) while ref == 0 */
 } kv_block;
 
+#define REF_MAX 0x7fffffffu
+
 /*
- * A slot of the hash index; key and value share a cache line (one miss per probe).
- * val is the block index + 1, so 0 is an empty slot and a calloc'd table is empty
- * without an initialising pass (its pages are only faulted in when first used).
+ * A slot of the hash index: 8 bytes, eight to a cache line. tag is the key's upper 32
+ * bits (its lower bits pick the home slot); the full key is the one the block carries,
+ * so the block validates every match (see "hash index" below). val is the block index
+ * + 1, so 0 is an empty slot and a calloc'd table is empty without an initialising
+ * pass.
  */
 typedef struct kv_slot {
-    uint64_t key;
+    uint32_t tag;
     int32_t val;
 } kv_slot;
 
+static uint32_t key_tag(uint64_t key) { return (uint32_t)(key >> 32); }
+
+/*
+ * The blocks, the index and the ring are one allocation (fu_big_calloc): for the
+ * pools of a fleet run (1-2 MiB each) that is one huge page per replica, where three
+ * arrays would each be too small for one.
+ */
 struct fs_kv {
-    kv_block *b;        /* num_blocks + 1 entries; the last is the queue's sentinel */
-    int32_t n;          /* usable blocks = index of the sentinel */
+    kv_block *b;        /* num_blocks entries, at the start of the allocation */
+    size_t mem_len;     /* bytes allocated */
+    int32_t n;          /* usable blocks */
+    int32_t *ring;      /* the free queue: entries at positions qhead .. qtail - 1 */
+    uint32_t qhead, qtail; /* positions, counted mod 2^32 (the ring is far smaller) */
+    uint32_t qmask;     /* ring entries - 1 */
     int64_t nfree;
     int64_t ncached;
     fs_kv_hooks hooks;
     kv_slot *slots;     /* the hash index, mask + 1 slots */
     size_t mask;
     size_t nused;       /* occupied slots: live entries + stale ones */
-    size_t max_used;    /* rebuild once nused exceeds this (3/4 of the slots) */
+    size_t max_used;    /* rebuild once nused exceeds this (1/2 of the slots) */
 };
 
 /* ---------------------------------------------------------------- hash index */
 
 /*
  * Deletion is lazy. Popping a block does not touch the index: its entry stays behind,
- * stale, and is recognised as such on lookup because the block it names no longer
- * carries that hash (it is unhashed, or hashed under another key). Registering a key
- * overwrites the key's stale entry in place, so the index still holds at most one
- * entry per key and a probe may stop at the first slot with that key. When live plus
- * stale entries pass 3/4 of the slots, the index is rebuilt from the hashed blocks
- * (index_rebuild). Why: with an index of ~1 MiB per replica and 64 replicas, the
- * eager delete (Knuth's algorithm R on every eviction) cost a cache miss or more per
- * popped block, the largest single cost of a fleet run; a lookup that validates its
- * hit reads the block, which a hit then touches anyway. The rebuild costs one
- * sequential pass over the blocks and one (prefetched) insert per live entry, at
- * least (3/4 - 1/2) x slots registrations apart. Rejected: tombstones (the same miss
- * per eviction to write them).
+ * stale, and is recognised as such because the block it names no longer carries a key
+ * with the slot's tag and position (it is unhashed, or hashed under another key).
+ * Registering a key reuses a stale entry with its tag met on the probe, so the
+ * occupied slots grow only with new keys; when live plus stale entries pass half the
+ * slots, the index is rebuilt from the hashed blocks (index_rebuild). Why: with 64
+ * replicas the eager delete (Knuth's algorithm R on every eviction) cost a cache miss
+ * or more per popped block, the largest single cost of a fleet run; a lookup that
+ * validates its hit reads the block, which a hit then touches anyway. The rebuild
+ * costs one sequential pass over the blocks and one (prefetched) insert per live
+ * entry, at least 1/4 of the slots (num_blocks) registrations apart. Rejected:
+ * tombstones (the same miss per eviction to write them).
+ *
+ * Slots hold a 32-bit tag, not the key: with the index at 4 x num_blocks slots of 8
+ * bytes (the same megabyte per replica as 2 x num_blocks slots of 16), probes are
+ * shorter and far less often run into the next cache line, which in a fleet run is a
+ * second miss per registration. The price is that a slot no longer proves which key
+ * it was made for: a lookup only trusts a tag match whose block carries the full key
+ * (and goes on probing otherwise), and a registration probes to the end of the run
+ * (where an unknown key's probe ends anyway) to be sure the key is not live further
+ * on; a same-tag slot is reused only when its block is unhashed or carries another
+ * tag, so a live entry is never overwritten. Two keys share a tag with probability
+ * 2^-32, which costs a block load, never a wrong answer.
  */
 
-/* The slot holding hash, or the empty slot where it would go. */
-static size_t index_slot(const fs_kv *kv, uint64_t hash)
-{
-    size_t i = (size_t)hash & kv->mask;
-    while (kv->slots[i].val != 0 && kv->slots[i].key != hash)
-        i = (i + 1) & kv->mask;
-    return i;
-}
-
-/* The block slot i names when the entry is live (the block carries its key), else -1. */
-static int32_t slot_live(const fs_kv *kv, size_t i)
+/* The block that slot i names when it is a live entry for key, else -1. */
+static int32_t slot_live(const fs_kv *kv, size_t i, uint64_t key)
 {
     int32_t v = kv->slots[i].val - 1;
-    if (v < 0)
+    if (v < 0 || kv->slots[i].tag != key_tag(key))
         return -1;
     const kv_block *blk = &kv->b[v];
-    return blk->hashed && blk->hash == kv->slots[i].key ? v : -1;
+    return blk->hashed && blk->hash == key ? v : -1;
+}
+
+/* True when slot i (occupied) may be its block's live entry: the block carries a key
+ * with the slot's tag. Otherwise the slot is certainly stale. */
+static bool slot_maybe_live(const fs_kv *kv, size_t i)
+{
+    const kv_block *blk = &kv->b[kv->slots[i].val - 1];
+    return blk->hashed && key_tag(blk->hash) == kv->slots[i].tag;
 }
 
 int32_t fs_kv_find(const fs_kv *kv, uint64_t hash)
 {
-    return slot_live(kv, index_slot(kv, hash));
+    for (size_t i = (size_t)hash & kv->mask; kv->slots[i].val != 0; i = (i + 1) & kv->mask) {
+        int32_t v = slot_live(kv, i, hash);
+        if (v >= 0)
+            return v;
+    }
+    return -1;
 }
 
 size_t fs_kv_find_run(const fs_kv *kv, const uint64_t *hashes, size_t n, int32_t *out)
@@ -99,8 +148,9 @@ size_t fs_kv_find_run(const fs_kv *kv, const uint64_t *hashes, size_t n, int32_t
         if (k + SLOT_AHEAD < n)
             __builtin_prefetch(&kv->slots[(size_t)hashes[k + SLOT_AHEAD] & kv->mask]);
         if (k + BLOCK_AHEAD < n) {   /* the home slot has likely arrived by now */
-            const kv_slot *s = &kv->slots[(size_t)hashes[k + BLOCK_AHEAD] & kv->mask];
-            if (s->val != 0)
+            uint64_t h = hashes[k + BLOCK_AHEAD];
+            const kv_slot *s = &kv->slots[(size_t)h & kv->mask];
+            if (s->val != 0 && s->tag == key_tag(h))
                 __builtin_prefetch(&kv->b[s->val - 1]);
         }
         int32_t b = fs_kv_find(kv, hashes[k]);
@@ -122,40 +172,89 @@ static void index_rebuild(fs_kv *kv)
             __builtin_prefetch(&kv->slots[(size_t)kv->b[i + AHEAD].hash & kv->mask], 1);
         if (!kv->b[i].hashed)
             continue;
-        size_t s = index_slot(kv, kv->b[i].hash);
-        assert(kv->slots[s].val == 0);
-        kv->slots[s] = (kv_slot){ kv->b[i].hash, i + 1 };
+        size_t s = (size_t)kv->b[i].hash & kv->mask;
+        while (kv->slots[s].val != 0)   /* keys are distinct: no need to compare */
+            s = (s + 1) & kv->mask;
+        kv->slots[s] = (kv_slot){ key_tag(kv->b[i].hash), i + 1 };
         kv->nused++;
     }
 }
 
 /* ---------------------------------------------------------------- free queue */
 
-static void queue_unlink(fs_kv *kv, int32_t i)
+/*
+ * Positions run mod 2^32 and the window qhead .. qtail is at most the ring's size, so
+ * the positions inside it are distinct and a free block's recorded position names its
+ * one live entry.
+ */
+static bool entry_live(const fs_kv *kv, uint32_t pos)
 {
-    kv_block *b = kv->b;
-    b[b[i].prev].next = b[i].next;
-    b[b[i].next].prev = b[i].prev;
-    kv->nfree--;
+    const kv_block *blk = &kv->b[kv->ring[pos & kv->qmask]];
+    return blk->ref == 0 && blk->qpos == pos;
 }
 
+/* Starts loading the block of the entry at pos (any entry names a valid block). */
+static void entry_prefetch(const fs_kv *kv, uint32_t pos)
+{
+    __builtin_prefetch(&kv->b[kv->ring[pos & kv->qmask]], 1);
+}
+
+/*
+ * Rewrites the live entries contiguously from the head, in order, and renumbers their
+ * blocks' positions: O(ring), reading blocks a few entries ahead. Called when the ring
+ * is full, which then holds at least ring - num_blocks stale entries to reclaim.
+ * Writing position w <= the position being read never overwrites an unread entry.
+ */
+static void ring_compact(fs_kv *kv)
+{
+    enum { AHEAD = 16 };
+    uint32_t w = kv->qhead;
+    for (uint32_t p = kv->qhead; p != kv->qtail; p++) {
+        if (kv->qtail - p > AHEAD)
+            entry_prefetch(kv, p + AHEAD);
+        if (!entry_live(kv, p))
+            continue;
+        int32_t id = kv->ring[p & kv->qmask];
+        kv->ring[w & kv->qmask] = id;
+        kv->b[id].qpos = w++;
+    }
+    kv->qtail = w;
+}
+
+/* Block i (ref 0) joins the tail of the free queue. */
 static void queue_append(fs_kv *kv, int32_t i)
 {
-    kv_block *b = kv->b;
-    int32_t s = kv->n, last = b[s].prev;
-    b[i].prev = last;
-    b[i].next = s;
-    b[last].next = i;
-    b[s].prev = i;
+    if (kv->qtail - kv->qhead > kv->qmask)
+        ring_compact(kv);
+    kv->ring[kv->qtail & kv->qmask] = i;
+    kv->b[i].qpos = kv->qtail++;
     kv->nfree++;
+}
+
+/*
+ * Removes and returns the head of the (non-empty) free queue. Blocks are popped in
+ * bursts (a prefill takes dozens, and every pop writes its block), so the block of
+ * the entry this far ahead starts loading now.
+ */
+static int32_t queue_pop(fs_kv *kv)
+{
+    enum { AHEAD = 12 };
+    while (!entry_live(kv, kv->qhead))
+        kv->qhead++;
+    int32_t id = kv->ring[kv->qhead++ & kv->qmask];
+    entry_prefetch(kv, kv->qhead + AHEAD);
+    kv->nfree--;
+    return id;
 }
 
 /* ---------------------------------------------------------------- life cycle */
 
-static size_t index_capacity(int64_t num_blocks)
+/* The smallest power of two >= k x num_blocks (and >= 16): 2 for the ring, 4 for the
+ * index. */
+static size_t capacity(int64_t num_blocks, size_t k)
 {
     size_t cap = 16;
-    while (cap < 2 * (size_t)num_blocks)
+    while (cap < k * (size_t)num_blocks)
         cap <<= 1;
     return cap;
 }
@@ -168,17 +267,24 @@ int fs_kv_new(int64_t num_blocks, const fs_kv_hooks *hooks, fs_kv **out)
     fs_kv *kv = calloc(1, sizeof *kv);
     if (!kv)
         return -ENOMEM;
-    size_t cap = index_capacity(num_blocks);
-    kv->b = calloc((size_t)num_blocks + 1, sizeof *kv->b);
-    kv->slots = calloc(cap, sizeof *kv->slots);
-    if (!kv->b || !kv->slots) {
-        fs_kv_free(kv);
+    size_t cap = capacity(num_blocks, 4), qcap = capacity(num_blocks, 2);
+    /* One zeroed piece (a zeroed ring names block 0 everywhere, a valid id): blocks,
+     * index, ring, each on cache-line boundaries. */
+    size_t at_slots = ((size_t)num_blocks * sizeof *kv->b + 63) / 64 * 64;
+    size_t at_ring = at_slots + cap * sizeof *kv->slots;
+    kv->mem_len = at_ring + qcap * sizeof *kv->ring;
+    char *mem = fu_big_calloc(kv->mem_len);
+    if (!mem) {
+        free(kv);
         return -ENOMEM;
     }
+    kv->b = (kv_block *)mem;
+    kv->slots = (kv_slot *)(mem + at_slots);
+    kv->ring = (int32_t *)(mem + at_ring);
     kv->mask = cap - 1;
-    kv->max_used = cap / 4 * 3;
+    kv->max_used = cap / 2;
     kv->n = (int32_t)num_blocks;
-    kv->b[kv->n].prev = kv->b[kv->n].next = kv->n;
+    kv->qmask = (uint32_t)(qcap - 1);
     for (int32_t i = 0; i < kv->n; i++)
         queue_append(kv, i);
     if (hooks)
@@ -191,8 +297,7 @@ void fs_kv_free(fs_kv *kv)
 {
     if (!kv)
         return;
-    free(kv->b);
-    free(kv->slots);
+    fu_big_free(kv->b, kv->mem_len);
     free(kv);
 }
 
@@ -224,8 +329,9 @@ bool fs_kv_block_hash(const fs_kv *kv, int32_t b, uint64_t *hash)
 size_t fs_kv_free_order(const fs_kv *kv, int32_t *out, size_t n)
 {
     size_t k = 0;
-    for (int32_t i = kv->b[kv->n].next; i != kv->n && k < n; i = kv->b[i].next)
-        out[k++] = i;
+    for (uint32_t p = kv->qhead; p != kv->qtail && k < n; p++)
+        if (entry_live(kv, p))
+            out[k++] = kv->ring[p & kv->qmask];
     return k;
 }
 
@@ -233,9 +339,9 @@ size_t fs_kv_free_order(const fs_kv *kv, int32_t *out, size_t n)
 
 void fs_kv_touch(fs_kv *kv, int32_t b)
 {
-    assert(b >= 0 && b < kv->n);
+    assert(b >= 0 && b < kv->n && kv->b[b].ref < REF_MAX);
     if (kv->b[b].ref++ == 0)
-        queue_unlink(kv, b);
+        kv->nfree--;   /* its ring entry goes stale (see the top of this file) */
 }
 
 /* Drops the hash block b carries, if any: its index entry goes stale. */
@@ -255,8 +361,9 @@ static void drop_hash(fs_kv *kv, int32_t b)
  * probe of a block's life (store, lookup) misses; issuing the load a few operations
  * ahead overlaps it with the previous operations' misses. Measured: a few percent at
  * 20,000 blocks. Larger pools stay memory-bound (about half the speed at 400,000
- * blocks). Tried and dropped: 2 MiB transparent huge pages for the big arrays (no gain
- * here).
+ * blocks). Huge pages (fu_big_calloc) once brought nothing here because each of a
+ * pool's arrays was smaller than one, unaligned; as one 2 MiB-aligned piece they do:
+ * 10 % off a 64-replica run, mostly TLB misses and page faults.
  */
 static void index_prefetch(const fs_kv *kv, uint64_t hash)
 {
@@ -266,19 +373,22 @@ static void index_prefetch(const fs_kv *kv, uint64_t hash)
 int32_t fs_kv_pop(fs_kv *kv)
 {
     assert(kv->nfree > 0);
-    int32_t b = kv->b[kv->n].next;
-    queue_unlink(kv, b);
+    int32_t b = queue_pop(kv);
     drop_hash(kv, b);
     kv->b[b].ref = 1;
-    /* The new head is in cache (its prev was just written); the next pop unlinks it
-     * and writes its successor, so start loading that one now. */
-    __builtin_prefetch(&kv->b[kv->b[kv->b[kv->n].next].next], 1);
     return b;
 }
 
 void fs_kv_release(fs_kv *kv, const int32_t *blocks, size_t n)
 {
+    /* A finished request's blocks are scattered over the pool: load them this far
+     * ahead of their decrement, so that their misses overlap. */
+    enum { AHEAD = 8 };
+    for (size_t i = n; i-- > 0 && i + AHEAD >= n;)
+        __builtin_prefetch(&kv->b[blocks[i]], 1);
     while (n-- > 0) {
+        if (n >= AHEAD)
+            __builtin_prefetch(&kv->b[blocks[n - AHEAD]], 1);
         int32_t b = blocks[n];
         assert(b >= 0 && b < kv->n && kv->b[b].ref > 0);
         if (--kv->b[b].ref == 0)
@@ -289,14 +399,21 @@ void fs_kv_release(fs_kv *kv, const int32_t *blocks, size_t n)
 bool fs_kv_cache(fs_kv *kv, int32_t b, uint64_t hash)
 {
     assert(b >= 0 && b < kv->n && kv->b[b].ref > 0 && !kv->b[b].hashed);
-    size_t slot = index_slot(kv, hash);
-    if (kv->slots[slot].val == 0) {
-        kv->slots[slot] = (kv_slot){ hash, b + 1 };
-        kv->nused++;
-    } else if (slot_live(kv, slot) >= 0) {
-        return false;
+    uint32_t tag = key_tag(hash);
+    size_t i = (size_t)hash & kv->mask, reuse = SIZE_MAX;
+    for (; kv->slots[i].val != 0; i = (i + 1) & kv->mask) {
+        if (kv->slots[i].tag != tag)
+            continue;
+        if (slot_live(kv, i, hash) >= 0)
+            return false;
+        if (reuse == SIZE_MAX && !slot_maybe_live(kv, i))
+            reuse = i;   /* a stale entry with this tag (most likely this key's own) */
+    }
+    if (reuse != SIZE_MAX) {
+        kv->slots[reuse].val = b + 1;
     } else {
-        kv->slots[slot].val = b + 1;   /* the key's stale entry, reused in place */
+        kv->slots[i] = (kv_slot){ tag, b + 1 };
+        kv->nused++;
     }
     kv->b[b].hash = hash;
     kv->b[b].hashed = 1;
@@ -306,6 +423,25 @@ bool fs_kv_cache(fs_kv *kv, int32_t b, uint64_t hash)
     if (kv->nused > kv->max_used)
         index_rebuild(kv);
     return true;
+}
+
+void fs_kv_prefetch_index(const fs_kv *kv, const uint64_t *hashes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        index_prefetch(kv, hashes[i]);
+}
+
+void fs_kv_prefetch_block(const fs_kv *kv, int32_t b)
+{
+    assert(b >= 0 && b < kv->n);
+    __builtin_prefetch(&kv->b[b], 1);
+}
+
+void fs_kv_prefetch_pops(const fs_kv *kv, size_t n)
+{
+    enum { MAX = 32 };
+    for (uint32_t k = 0; k < n && k < MAX; k++)
+        entry_prefetch(kv, kv->qhead + k);
 }
 
 void fs_kv_cache_run(fs_kv *kv, const int32_t *blocks, const uint64_t *hashes, size_t n)
@@ -331,20 +467,31 @@ static int fail(char **err, char *msg)
     return -EINVAL;
 }
 
-/* The free queue: well linked, only ref-0 blocks, each once, as long as nfree. */
+/*
+ * The free queue: the window fits the ring, its live entries are exactly the ref-0
+ * blocks (each has one, at its recorded position inside the window), as many as nfree.
+ */
 static int check_queue(const fs_kv *kv, char **err)
 {
     const kv_block *b = kv->b;
+    uint32_t window = kv->qtail - kv->qhead;
+    if (window > kv->qmask + 1)
+        return fail(err, fu_asprintf("free queue: %u entries in a ring of %u", window,
+                                     kv->qmask + 1));
     int64_t len = 0, zero = 0;
-    for (int32_t i = 0; i < kv->n; i++)
-        zero += b[i].ref == 0;
-    for (int32_t i = b[kv->n].next, p = kv->n; i != kv->n; p = i, i = b[i].next) {
-        if (i < 0 || i > kv->n || b[i].prev != p)
-            return fail(err, fu_asprintf("free queue: bad link at block %d", (int)i));
+    for (uint32_t p = kv->qhead; p != kv->qtail; p++) {
+        int32_t i = kv->ring[p & kv->qmask];
+        if (i < 0 || i >= kv->n)
+            return fail(err, fu_asprintf("free queue: entry %u names block %d", p, (int)i));
+        len += entry_live(kv, p);
+    }
+    for (int32_t i = 0; i < kv->n; i++) {
         if (b[i].ref != 0)
-            return fail(err, fu_asprintf("free queue: block %d has ref %u", (int)i, b[i].ref));
-        if (++len > kv->n)
-            return fail(err, fu_asprintf("free queue: cycle"));
+            continue;
+        zero++;
+        if (b[i].qpos - kv->qhead >= window || kv->ring[b[i].qpos & kv->qmask] != i)
+            return fail(err, fu_asprintf("free queue: free block %d has no entry (position %u)",
+                                         (int)i, b[i].qpos));
     }
     if (len != kv->nfree || zero != kv->nfree)
         return fail(err, fu_asprintf("free queue: length %lld, ref-0 blocks %lld, "
@@ -353,24 +500,35 @@ static int check_queue(const fs_kv *kv, char **err)
     return 0;
 }
 
+/* True when slot s lies on the probe run from key's home slot (no empty slot before). */
+static bool on_probe_run(const fs_kv *kv, uint64_t key, size_t s)
+{
+    for (size_t i = (size_t)key & kv->mask; i != s; i = (i + 1) & kv->mask)
+        if (kv->slots[i].val == 0)
+            return false;
+    return true;
+}
+
 /*
- * The index: live entries match their blocks and each key occurs once, every hashed
- * block is found, counts agree. Stale entries (naming a block that no longer carries
- * the key) are allowed; they count towards the occupied slots.
+ * The index: every slot names a block, each hashed block is found under its hash, and
+ * every slot that may be live (its block carries a key with its tag) lies on that
+ * key's probe run; counts agree. Stale entries are allowed and count towards the
+ * occupied slots.
  */
 static int check_index(const fs_kv *kv, char **err)
 {
-    int64_t live = 0, hashed = 0;
+    int64_t hashed = 0;
     size_t used = 0;
     for (size_t s = 0; s <= kv->mask; s++) {
         int32_t v = kv->slots[s].val - 1;
         if (v < 0)
             continue;
         used++;
-        if (v >= kv->n || index_slot(kv, kv->slots[s].key) != s)
-            return fail(err, fu_asprintf("index: slot %zu names block %d, or its key is "
-                                         "not found there first", s, (int)v));
-        live += slot_live(kv, s) >= 0;
+        if (v >= kv->n)
+            return fail(err, fu_asprintf("index: slot %zu names block %d", s, (int)v));
+        if (slot_maybe_live(kv, s) && !on_probe_run(kv, kv->b[v].hash, s))
+            return fail(err, fu_asprintf("index: slot %zu (block %d) is off its key's probe "
+                                         "run", s, (int)v));
     }
     for (int32_t i = 0; i < kv->n; i++) {
         if (!kv->b[i].hashed)
@@ -379,11 +537,11 @@ static int check_index(const fs_kv *kv, char **err)
         if (fs_kv_find(kv, kv->b[i].hash) != i)
             return fail(err, fu_asprintf("index: hashed block %d is not found", (int)i));
     }
-    if (live != hashed || hashed != kv->ncached || used != kv->nused)
-        return fail(err, fu_asprintf("index: %lld live entries, %lld hashed blocks, "
-                                     "cached count %lld, %zu slots used (recorded %zu)",
-                                     (long long)live, (long long)hashed,
-                                     (long long)kv->ncached, used, kv->nused));
+    if (hashed != kv->ncached || used != kv->nused || used > kv->max_used)
+        return fail(err, fu_asprintf("index: %lld hashed blocks, cached count %lld, %zu slots "
+                                     "used (recorded %zu, rebuild past %zu)",
+                                     (long long)hashed, (long long)kv->ncached, used, kv->nused,
+                                     kv->max_used));
     return 0;
 }
 

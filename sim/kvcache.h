@@ -5,7 +5,8 @@
  * It follows vLLM V1's BlockPool and FreeKVCacheBlockQueue (shared/reference/
  * vllm-engine.md §2): `num_blocks` usable blocks (vLLM's null block is already left
  * out by the caller), each with a reference count and at most one block hash. Free
- * blocks (ref 0) sit in a doubly linked free queue, initially in block-id order.
+ * blocks (ref 0) sit in a free queue, initially in block-id order, that behaves as
+ * vLLM's doubly linked list (kept as a ring of block ids with lazy removal, kvcache.c).
  * Allocation pops the head and drops the hash the popped block carried; freeing
  * appends blocks that reach ref 0 at the tail, so the head is the least recently
  * freed block and eviction is LRU. A freed block keeps its hash and stays findable
@@ -13,16 +14,18 @@
  *
  * Workload assumed: tens of thousands to a few million blocks, one lookup per full
  * block at admission, and a pop or release every block_size tokens of a sequence, so
- * every operation here is O(1) (release: O(blocks released); fs_kv_cache amortised)
+ * every operation here is O(1) (release: O(blocks released); fs_kv_cache and the
+ * free queue amortised)
  * and nothing allocates after fs_kv_new().
  *
  * The index from hash to block is an open-addressing table with linear probing keyed
  * by the 64-bit chained block hash itself (keys are already uniform hashes, so the low
- * bits are the bucket: no rehash). It is sized to a power of two >= 2 x num_blocks and
- * never grows. Deletion is lazy: an evicted block's entry stays until its key is
- * registered again or the table is rebuilt (when live + stale entries pass 3/4 of
- * it); a lookup validates that the block still carries the key, so eviction costs no
- * index access (see kvcache.c). Rejected: a library map. Of the allowed Debian
+ * bits are the bucket: no rehash), whose 8-byte slots hold the key's upper 32 bits and
+ * the block. It is sized to a power of two >= 4 x num_blocks and never grows. Deletion
+ * is lazy: an evicted block's entry stays until a registration with its tag reuses it
+ * or the table is rebuilt (when live + stale entries pass half of it); a lookup
+ * validates that the block still carries the full key, so eviction costs no index
+ * access (see kvcache.c). Rejected: a library map. Of the allowed Debian
  * libraries (GSL, SQLite, libcsv, libyaml, jansson, xxhash) none offers an in-memory
  * hash map with integer keys; jansson's object is keyed by strings and allocates per
  * entry.
@@ -113,16 +116,29 @@ bool fs_kv_cache(fs_kv *kv, int32_t b, uint64_t hash);
 void fs_kv_cache_run(fs_kv *kv, const int32_t *blocks, const uint64_t *hashes, size_t n);
 
 /*
+ * Starts loading the index slots where hashes[0..n-1] would be found or registered, a
+ * hint with no effect on results: the engine issues it a little before a lookup or
+ * registration whose slots it knows (a block that the next step fills), so that the
+ * miss overlaps other work.
+ */
+void fs_kv_prefetch_index(const fs_kv *kv, const uint64_t *hashes, size_t n);
+/* Starts loading block b (0 <= b < total), a hint like fs_kv_prefetch_index. */
+void fs_kv_prefetch_block(const fs_kv *kv, int32_t b);
+/* Starts loading the blocks the next n pops will probably return (a hint; a few more
+ * when revived blocks left stale entries at the head of the queue). */
+void fs_kv_prefetch_pops(const fs_kv *kv, size_t n);
+
+/*
  * The first up to n blocks of the free queue, head first, into out; returns how many.
  * O(n): for tests and diagnostics.
  */
 size_t fs_kv_free_order(const fs_kv *kv, int32_t *out, size_t n);
 
 /*
- * Checks the pool's invariants: the free queue is a well-formed list holding exactly
- * the blocks with ref 0, its length is the free count, each key has at most one index
- * entry, live entries point to a block carrying that hash and every hashed block is
- * indexed (stale entries are allowed). Returns 0, or -EINVAL with a message in *err
+ * Checks the pool's invariants: the free queue's live ring entries are exactly the
+ * blocks with ref 0, as many as the free count, each at its recorded position; every
+ * index entry that may be live lies on its key's probe run, every hashed block is
+ * found, and the counts agree (stale entries are allowed). Returns 0, or -EINVAL with a message in *err
  * (caller frees; err may be NULL), -ENOMEM. O(blocks + index slots).
  */
 int fs_kv_check(const fs_kv *kv, char **err);

@@ -40,6 +40,7 @@ struct fs_routing {
     int ngroups;
     int class_group[NCLASSES];   /* -1 = not built yet, -2 = no pool serves it */
     fp_rng rng;
+    bool kv_events;              /* the policy reads engine KV events (block keys) */
     char (*names)[48];           /* endpoint names, per replica */
     uint64_t *keys;              /* scratch: the prompt's engine block keys */
     size_t keys_cap;
@@ -160,6 +161,7 @@ int fs_routing_new(const fs_scenario *sc, const fs_route_target *targets, int n,
     /* Load the policy once now, so that a bad config fails before the run starts. */
     fp_policy *probe = NULL;
     int rc = load_policy(sc, &probe, err);
+    rt->kv_events = rc == 0 && n > 1 && fp_policy_uses_block_keys(probe);
     fp_policy_free(probe);
     if (rc) {
         fs_routing_free(rt);
@@ -181,6 +183,8 @@ void fs_routing_free(fs_routing *rt)
 }
 
 bool fs_routing_trivial(const fs_routing *rt) { return rt->n == 1; }
+
+bool fs_routing_wants_kv_events(const fs_routing *rt) { return rt->kv_events; }
 
 /* The prompt's full-block keys as the engines name them (precise prefix index). */
 static size_t block_keys(fs_routing *rt, const ft_request *req, uint32_t bs)

@@ -38,7 +38,9 @@ typedef struct fs_route {
 
 /*
  * Creates the router for `n` replicas described by `targets` (borrowed), with the
- * scenario's policy (config file or built-in) and a random stream from `seed`.
+ * scenario's policy (config file or built-in) and a random stream from `seed`. The
+ * targets' pools are read now, their engines only from the first pick or refresh on,
+ * so the engines may be created after the router.
  */
 int fs_routing_new(const fs_scenario *sc, const fs_route_target *targets, int n,
                    uint64_t seed, fs_routing **out, char **err);
@@ -64,5 +66,12 @@ void fs_routing_kv_removed(fs_routing *rt, int rep, uint64_t hash);
 
 /* True when every request is served by one replica without a choice to make. */
 bool fs_routing_trivial(const fs_routing *rt);
+
+/*
+ * True when the policy uses the engines' KV events (a precise prefix index), so that
+ * fs_routing_kv_stored/removed do something; otherwise a caller need not report them
+ * (two calls per block a run would make for nothing).
+ */
+bool fs_routing_wants_kv_events(const fs_routing *rt);
 
 #endif

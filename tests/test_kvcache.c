@@ -204,6 +204,95 @@ static void test_no_dedup(void **state)
     fs_kv_free(kv);
 }
 
+/*
+ * Index slots keep 32 bits of the key (the tag); the block validates the rest. Keys
+ * 5, 5 + 2^20 and 5 + 2^21 share both their home slot and their tag (the upper 32
+ * bits, all zero), so lookups and registrations must look past each other's entries,
+ * live or stale, and a stale entry may be reused only when it is certainly stale.
+ */
+static void test_tag_collisions(void **state)
+{
+    (void)state;
+    const uint64_t a = 5, b = 5 + (UINT64_C(1) << 20), c = 5 + (UINT64_C(1) << 21);
+    hook_log log = { 0 };
+    fs_kv *kv = new_pool(4, &log);
+    int32_t x = fs_kv_pop(kv), y = fs_kv_pop(kv);
+    assert_true(fs_kv_cache(kv, x, a));
+    assert_true(fs_kv_cache(kv, y, b));
+    assert_int_equal(fs_kv_find(kv, a), x);
+    assert_int_equal(fs_kv_find(kv, b), y);
+    assert_int_equal(fs_kv_find(kv, c), -1);
+    assert_check(kv);
+    /* x is freed and, popped again, drops a: a's entry goes stale in front of b's */
+    fs_kv_release(kv, &x, 1);
+    int32_t z = fs_kv_pop(kv), w = fs_kv_pop(kv);
+    assert_int_equal(fs_kv_pop(kv), x);
+    assert_int_equal(fs_kv_find(kv, a), -1);
+    assert_int_equal(fs_kv_find(kv, b), y);
+    assert_check(kv);
+    /* c takes the stale slot; b is still found behind it, a duplicate b is refused */
+    assert_true(fs_kv_cache(kv, z, c));
+    assert_false(fs_kv_cache(kv, w, b));
+    assert_int_equal(fs_kv_find(kv, c), z);
+    assert_int_equal(fs_kv_find(kv, b), y);
+    assert_int_equal(fs_kv_find(kv, a), -1);
+    /* x carries another same-tag key: its old slots are "maybe live", never reused */
+    assert_true(fs_kv_cache(kv, x, a));
+    assert_true(fs_kv_cache(kv, w, UINT64_C(7) << 32 | 5));   /* same home, other tag */
+    assert_int_equal(fs_kv_find(kv, a), x);
+    assert_int_equal(fs_kv_find(kv, b), y);
+    assert_int_equal(fs_kv_find(kv, c), z);
+    assert_int_equal(fs_kv_find(kv, UINT64_C(7) << 32 | 5), w);
+    assert_check(kv);
+    fs_kv_free(kv);
+}
+
+/*
+ * The free queue is a ring with lazy removal: revivals leave stale entries that fill
+ * the ring without pops until it is compacted. Revive and re-free in shifting orders,
+ * never popping, far past the ring's size (16 entries for 5 blocks: every round adds
+ * 5 or 6, so it compacts every two or three rounds), and compare the free order.
+ */
+static void test_ring_compaction(void **state)
+{
+    (void)state;
+    enum { N = 5, ROUNDS = 200 };
+    fs_kv *kv = new_pool(N, NULL);
+    int32_t want[N];
+    for (int i = 0; i < N; i++)
+        want[i] = i;
+    for (int r = 0; r < ROUNDS; r++) {
+        /* revive the blocks in a rotated order, then free them again in that order */
+        int32_t tab[N];
+        for (int i = 0; i < N; i++) {
+            tab[i] = want[(i + r) % N];
+            fs_kv_touch(kv, tab[i]);
+        }
+        int32_t none[1];
+        assert_int_equal(fs_kv_num_free(kv), 0);
+        assert_int_equal(fs_kv_free_order(kv, none, 1), 0);
+        for (int i = 0; i < N; i++)        /* one at a time: the queue takes tab's order */
+            fs_kv_release(kv, &tab[i], 1);
+        memcpy(want, tab, sizeof want);
+        assert_order(kv, want, N);
+        assert_check(kv);
+        /* half the time revive one block in the middle and free it again */
+        if (r % 2) {
+            int32_t b = want[2];
+            fs_kv_touch(kv, b);
+            fs_kv_release(kv, &b, 1);
+            memmove(&want[2], &want[3], (N - 3) * sizeof *want);
+            want[N - 1] = b;
+            assert_order(kv, want, N);
+            assert_check(kv);
+        }
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(fs_kv_pop(kv), want[i]);
+    assert_check(kv);
+    fs_kv_free(kv);
+}
+
 /* ---------------------------------------------------------------- naive model */
 
 #define NB 24          /* blocks */
@@ -384,6 +473,8 @@ int main(void)
         cmocka_unit_test(test_shared_ref),
         cmocka_unit_test(test_lazy_eviction_and_revival),
         cmocka_unit_test(test_no_dedup),
+        cmocka_unit_test(test_ring_compaction),
+        cmocka_unit_test(test_tag_collisions),
         cmocka_unit_test(test_against_model),
     };
     return cmocka_run_group_tests_name("kvcache", tests, NULL, NULL);

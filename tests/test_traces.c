@@ -132,6 +132,39 @@ static void test_hash_segment_cut_agrees(void **state)
     assert_true(h1[6] != h2[6]);          /* block 6 holds tokens 96..111 */
 }
 
+/*
+ * The hash memo against plain ft_block_hashes: random prompts opening with one of a
+ * few first segments (so hits, misses and slot conflicts in a 2-slot memo all happen),
+ * first segments shorter and longer than the memo's 8 blocks, empty and unaligned
+ * segments, and output caps below and above the first segment's blocks.
+ */
+static void test_hash_memo_agrees(void **state)
+{
+    (void)state;
+    ft_hash_memo *m = NULL;
+    assert_int_equal(ft_hash_memo_new(16, 0, 3, 8, &m), -EINVAL);
+    assert_int_equal(ft_hash_memo_new(0, 0, 2, 8, &m), -EINVAL);
+    assert_int_equal(ft_hash_memo_new(16, 77, 2, 8, &m), 0);
+    unsigned seed = 99;
+    long memoable = 0;   /* calls where the memo is consulted */
+    for (int t = 0; t < 5000; t++) {
+        ft_segment segs[4];
+        size_t n = (size_t)(rand_r(&seed) % 4);
+        for (size_t i = 0; i < n; i++)
+            segs[i] = (ft_segment){ (uint64_t)(rand_r(&seed) % (i ? 1000 : 5)),
+                                    (uint32_t)(rand_r(&seed) % (i ? 40 : 200)) };
+        size_t cap = (size_t)(rand_r(&seed) % 30);
+        uint64_t want[32], got[32];
+        size_t nw = ft_block_hashes(segs, n, 16, 77, want, cap);
+        memoable += n && segs[0].len >= 16 && cap;
+        assert_int_equal(ft_block_hashes_memo(m, segs, n, got, cap), nw);
+        assert_memory_equal(got, want, nw * sizeof *got);
+    }
+    assert_true(memoable > 1000);
+    ft_hash_memo_free(m);
+    ft_hash_memo_free(NULL);
+}
+
 static void test_hash_partial_and_limits(void **state)
 {
     (void)state;
@@ -835,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_hash_shared_prefix),
         cmocka_unit_test(test_hash_segment_cut_agrees),
         cmocka_unit_test(test_hash_partial_and_limits),
+        cmocka_unit_test(test_hash_memo_agrees),
         cmocka_unit_test(test_hash_seed_chaining),
         cmocka_unit_test(test_hash_vs_naive_random),
         cmocka_unit_test(test_hash_many_pieces),

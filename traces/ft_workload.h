@@ -434,4 +434,27 @@ int ft_stats_compute(ft_source *s, const ft_stats_opts *o, ft_stats *out, char *
 size_t ft_block_hashes(const ft_segment *segs, size_t nsegs, uint32_t block_size,
                        uint64_t seed, uint64_t *out, size_t nblocks_max);
 
+/*
+ * A memo of the leading hashes of prompts' first segments, for a caller that hashes
+ * many prompts with shared openings at one block size and seed (an engine). The hashes
+ * of the blocks lying wholly inside a prompt's first segment depend only on that
+ * segment's content id, so up to max_blocks of them are kept per content id in a
+ * direct-mapped table of `slots` entries (a power of two) and copied on the next
+ * prompt that opens with the same content. Memory: slots x (max_blocks x 8 + 16)
+ * bytes. Returns 0, -EINVAL (a zero or non-power-of-two size), -ENOMEM. Not thread-safe:
+ * one memo per thread.
+ */
+typedef struct ft_hash_memo ft_hash_memo;
+int ft_hash_memo_new(uint32_t block_size, uint64_t seed, size_t slots, uint32_t max_blocks,
+                     ft_hash_memo **out);
+/* Frees the memo; accepts NULL. */
+void ft_hash_memo_free(ft_hash_memo *m);
+/*
+ * Exactly ft_block_hashes(segs, nsegs, block_size, seed, out, nblocks_max) with the
+ * memo's block size and seed (the same hashes, whatever the memo holds), faster when
+ * the first segment's content was hashed before.
+ */
+size_t ft_block_hashes_memo(ft_hash_memo *m, const ft_segment *segs, size_t nsegs,
+                            uint64_t *out, size_t nblocks_max);
+
 #endif

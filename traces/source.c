@@ -15,10 +15,16 @@
 #include "ft_workload.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 /* The streaming state on the stack; the header and the library come from one package. */
+/* Inlined: a block is hashed from one or two 24-byte pieces, where the call into the
+ * shared library and its generic length handling cost more than the hash itself (the
+ * same code, so the same hashes). */
+#define XXH_INLINE_ALL
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
@@ -129,18 +135,19 @@ static uint64_t finish_block(block_desc *b, uint64_t seed)
     return h;
 }
 
-size_t ft_block_hashes(const ft_segment *segs, size_t nsegs, uint32_t block_size,
-                       uint64_t seed, uint64_t *out, size_t nblocks_max)
+/*
+ * The chain from block `nb` on, block nb starting at token `off` of segment `first`
+ * with h[nb-1] = prev: ft_block_hashes is this from the start, and a memo hit resumes
+ * here after the blocks it copied.
+ */
+static size_t hash_from(const ft_segment *segs, size_t nsegs, size_t first, uint32_t off,
+                        uint32_t block_size, uint64_t prev, uint64_t *out, size_t nb,
+                        size_t nblocks_max)
 {
-    assert(block_size > 0);
-    assert(segs || nsegs == 0);
-    assert(out || nblocks_max == 0);
     block_desc b = { .used = 0, .streaming = false };
-    size_t nb = 0;          /* full blocks hashed so far */
     uint32_t fill = 0;      /* tokens already in the block being built */
-    uint64_t prev = seed;
-    for (size_t i = 0; i < nsegs && nb < nblocks_max; i++) {
-        uint32_t off = 0;   /* next unconsumed token of segment i */
+    for (size_t i = first; i < nsegs && nb < nblocks_max; i++, off = 0) {
+        /* off: next unconsumed token of segment i */
         while (off < segs[i].len && nb < nblocks_max) {
             uint32_t take = segs[i].len - off;
             if (take > block_size - fill)
@@ -155,4 +162,93 @@ size_t ft_block_hashes(const ft_segment *segs, size_t nsegs, uint32_t block_size
         }
     }
     return nb;
+}
+
+size_t ft_block_hashes(const ft_segment *segs, size_t nsegs, uint32_t block_size,
+                       uint64_t seed, uint64_t *out, size_t nblocks_max)
+{
+    assert(block_size > 0);
+    assert(segs || nsegs == 0);
+    assert(out || nblocks_max == 0);
+    return hash_from(segs, nsegs, 0, 0, block_size, seed, out, 0, nblocks_max);
+}
+
+/* ---------------------------------------------------------------- memo */
+
+/*
+ * The blocks that lie wholly inside a prompt's first segment are hashed from
+ * (content id, block index) alone: block j's description is (content, j x B, B) and
+ * the chain starts from the seed. So their hashes depend only on the first segment's
+ * content id (for a given block size and seed), and prompts that open with the same
+ * shared prefix (a system prompt, a document, a conversation's first turn) have the
+ * same leading hashes. The memo keeps them per content id in a direct-mapped table and
+ * copies them instead of recomputing the chain, one XXH64 per block with each waiting
+ * for the previous: in a fleet run the engines spent as long hashing the shared
+ * prefixes (some 60 of a request's 110 blocks) as on the rest of the prompt.
+ */
+struct ft_hash_memo {
+    uint32_t block_size, max_blocks;
+    uint64_t seed;
+    size_t mask;
+    struct memo_slot {
+        uint64_t content;
+        uint32_t n;         /* hashes held; 0 = empty */
+    } *slots;
+    uint64_t *hashes;       /* slot i's at hashes[i * max_blocks] */
+};
+
+int ft_hash_memo_new(uint32_t block_size, uint64_t seed, size_t slots, uint32_t max_blocks,
+                     ft_hash_memo **out)
+{
+    *out = NULL;
+    if (block_size == 0 || slots == 0 || (slots & (slots - 1)) || max_blocks == 0 ||
+        slots > SIZE_MAX / sizeof(uint64_t) / max_blocks)
+        return -EINVAL;
+    ft_hash_memo *m = calloc(1, sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    *m = (ft_hash_memo){ .block_size = block_size, .max_blocks = max_blocks, .seed = seed,
+                         .mask = slots - 1 };
+    m->slots = calloc(slots, sizeof *m->slots);
+    m->hashes = malloc(slots * max_blocks * sizeof *m->hashes);
+    if (!m->slots || !m->hashes) {
+        ft_hash_memo_free(m);
+        return -ENOMEM;
+    }
+    *out = m;
+    return 0;
+}
+
+void ft_hash_memo_free(ft_hash_memo *m)
+{
+    if (!m)
+        return;
+    free(m->slots);
+    free(m->hashes);
+    free(m);
+}
+
+size_t ft_block_hashes_memo(ft_hash_memo *m, const ft_segment *segs, size_t nsegs,
+                            uint64_t *out, size_t nblocks_max)
+{
+    assert(m && (segs || nsegs == 0) && (out || nblocks_max == 0));
+    uint32_t B = m->block_size;
+    size_t k = nsegs ? segs[0].len / B : 0;   /* blocks wholly inside segment 0 */
+    k = k < nblocks_max ? k : nblocks_max;
+    k = k < m->max_blocks ? k : m->max_blocks;
+    if (k == 0)
+        return ft_block_hashes(segs, nsegs, B, m->seed, out, nblocks_max);
+    uint64_t c = segs[0].content;
+    size_t i = (size_t)XXH64(&c, sizeof c, 0) & m->mask;
+    struct memo_slot *s = &m->slots[i];
+    uint64_t *h = m->hashes + i * m->max_blocks;
+    if (s->n >= k && s->content == c) {
+        memcpy(out, h, k * sizeof *out);
+    } else {
+        ft_segment head = { c, (uint32_t)(k * B) };
+        hash_from(&head, 1, 0, 0, B, m->seed, out, 0, k);
+        memcpy(h, out, k * sizeof *h);
+        *s = (struct memo_slot){ c, (uint32_t)k };
+    }
+    return hash_from(segs, nsegs, 0, (uint32_t)(k * B), B, out[k - 1], out, k, nblocks_max);
 }
