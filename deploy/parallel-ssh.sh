@@ -33,6 +33,10 @@ if grep -Ev '^[[:space:]]*(#|$)' "$hosts" | grep -Evq '^[[:space:]]*([0-9]+/)?:[
     echo "$0: remote hosts need rsync (GNU parallel fetches the shard databases with it)" >&2
     exit 2
 fi
+# GNU parallel runs each job with $SHELL; where that is unset (cron, CI, env -i) its
+# ssh wrapper silently runs nothing and reports success. The jobs are POSIX sh.
+PARALLEL_SHELL=${PARALLEL_SHELL:-/bin/sh}
+export PARALLEL_SHELL
 REMOTE_DIR=${REMOTE_DIR:-$(pwd)}
 FLEETSIM=${FLEETSIM:-$REMOTE_DIR/fleetsim}
 FLEETSIM_DATADIR=${FLEETSIM_DATADIR:-$REMOTE_DIR/models}

@@ -107,8 +107,10 @@ same "the merged table equals an unsharded sweep's" "$tmp/k8s-merged.txt" "$tmp/
 
 # --- GNU parallel ---
 "$FLEETSIM" sweep --quiet --db "$tmp/un.db" "$spec" >"$tmp/un.txt" 2>&1
+# SHELL unset, as under CI: GNU parallel's ssh wrapper then runs nothing, unless the
+# script names the jobs' shell itself.
 pssh() { # pssh HOSTS N MERGED: the shipped script on the spec, from $tmp, jobs in $tmp/work
-    (cd "$tmp" && REMOTE_DIR="$tmp/work" FLEETSIM="$FLEETSIM" sh "$deploy/parallel-ssh.sh" \
+    (cd "$tmp" && env -u SHELL REMOTE_DIR="$tmp/work" FLEETSIM="$FLEETSIM" sh "$deploy/parallel-ssh.sh" \
         "$1" "$spec" "$2" "$3")
 }
 merged_same() { # merged_same DESCRIPTION DB: DB holds every point, with the unsharded table
