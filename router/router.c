@@ -36,6 +36,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -1151,8 +1155,15 @@ static int setup_server(rt_router *r, const rt_opts *o)
         evhttp_set_gencb(r->http, on_request, r);
         r->sock = evhttp_bind_socket_with_handle(r->http, host, port);
     }
-    if (!r->sock)
+    if (!r->sock) {
         fprintf(stderr, "fleetsim-router: cannot listen on %s\n", o->listen);
+    } else {
+        /* Streams relay small chunks: without TCP_NODELAY (inherited by every accepted
+         * socket) Nagle and the client's delayed ACK hold a chunk up to 40 ms. */
+        int one = 1;
+        setsockopt(evhttp_bound_socket_get_fd(r->sock), IPPROTO_TCP, TCP_NODELAY, &one,
+                   sizeof one);
+    }
     free(host);
     if (!r->sock)
         return -EIO;

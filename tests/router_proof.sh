@@ -9,13 +9,16 @@
 # 4 of 12). Each replay is also stored in the results database as a run of the same
 # scenario, and `fleetsim results compare` sets it beside the simulated run. Loopback only; bounded (servers live 40 s, each replay stops after 30 s).
 #
-# Tolerances: TTFT p50, TPOT p50 and E2E p50 10 % (the target); TTFT p90 25 %.
-# Per request, measured TTFT exceeds the simulated one by a median 0.8 ms (HTTP, proxy
-# and timer overhead the simulator does not model), and a few requests that overlap a
-# neighbour's prefill in one run and not in the other move p90 of 48 samples by several
-# ms (measured on a shared 2-core machine: p90 +4 % to +18 %). The router is seeded like
-# the simulation's router stream (scenario seed ^ ROUTER_SEED_SALT), so random
-# tie-breaks fall alike and the per-endpoint counts usually match exactly.
+# Tolerances: TTFT p50 and p90, TPOT p50 and E2E p50 all 10 % (the target).
+# Per request, measured TTFT exceeds the simulated one by a median 0.5 ms (HTTP, proxy
+# and timer overhead the simulator does not model); a request that lands on another
+# replica than in the simulation moves by a few ms either way. Measured on a 2-core
+# machine, idle and with both cores busy: p50 -6 % to -1 %, p90 -2 % to -1 %. (Before
+# the servers and the router set TCP_NODELAY, Nagle's algorithm against the client's
+# delayed ACK held one token chunk in ten for 40 ms, and p90 was +4 % to +30 %.)
+# The router is seeded like the simulation's router stream (scenario seed ^
+# ROUTER_SEED_SALT), so random tie-breaks fall alike and the per-endpoint counts
+# usually match exactly.
 
 srcdir=${top_srcdir:-.}
 builddir=${top_builddir:-.}
@@ -60,7 +63,7 @@ sleep 0.3
 # TTFT is a few milliseconds of CPU scheduling on a loaded machine (CI runs tests in
 # parallel on 2 cores): the replay gets a second attempt when the first misses, and the
 # better attempt is judged. TPOT and E2E have never needed it.
-checks="ttft:ttft:p50:10 ttft:ttft:p90:25 tpot:tpot:p50:10 e2e:e2e:p50:10"
+checks="ttft:ttft:p50:10 ttft:ttft:p90:10 tpot:tpot:p50:10 e2e:e2e:p50:10"
 # Under AddressSanitizer every request costs the router and the servers milliseconds of
 # CPU the latency model knows nothing about (measured: TTFT p50 +27 % on 2 loaded
 # cores); the TTFT bounds widen there, TPOT and E2E keep theirs.
