@@ -571,6 +571,7 @@ int fp_pick(fp_policy *p, const fp_request *req, int64_t now, fp_rng *rng, fp_re
             char **err)
 {
     assert(p && req && rng && out && p->handler);
+    *out = (fp_result){ .prefill = -1 };
     if (p->nreqs && p->reqs[req_pos(p, req->id)].used)
         return set_err(err, fu_asprintf("request %llu is already in flight",
                                         (unsigned long long)req->id), -EEXIST);

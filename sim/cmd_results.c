@@ -208,7 +208,7 @@ static int do_compare(const args *a, fs_results *db)
 static int do_export(const args *a, fs_results *db)
 {
     int64_t id;
-    json_t *files;
+    json_t *files = NULL;
     char *err = NULL;
     if (a->argc != 1 || !a->csv)
         return fail("export expects one RUN and --csv DIR");

@@ -203,7 +203,7 @@ static size_t block_keys(fs_routing *rt, const ft_request *req, uint32_t bs)
 int fs_routing_pick(fs_routing *rt, uint64_t id, const ft_request *req, fs_ns now,
                     fs_route *out)
 {
-    out->prefill = -1;
+    out->decode = out->prefill = -1;
     if (rt->n == 1) {
         out->decode = 0;
         return rt->sc->pools[0].class_mask == 0 || (rt->sc->pools[0].class_mask >> req->cls) & 1

@@ -49,8 +49,8 @@ void fs_routing_free(fs_routing *rt);
 /*
  * Picks replicas for request `id` of class `cls`. Returns 0 with *out, -ENOENT when no
  * replica may serve it (no pool serves the class, or every candidate was filtered out:
- * llm-d answers 503), -ENOMEM. A successful pick holds in-flight load until
- * fs_routing_end().
+ * llm-d answers 503), -ENOMEM; on error both of *out are -1. A successful pick holds
+ * in-flight load until fs_routing_end().
  */
 int fs_routing_pick(fs_routing *rt, uint64_t id, const ft_request *req, fs_ns now,
                     fs_route *out);
