@@ -351,7 +351,7 @@ static void compare(const fs_kv *kv, const model *m)
     assert_order(kv, m->queue, (size_t)m->nq);
     int64_t cached = 0;
     for (int i = 0; i < NB; i++) {
-        uint64_t h;
+        uint64_t h = 0;
         assert_int_equal(fs_kv_ref(kv, i), m->ref[i]);
         assert_int_equal(fs_kv_block_hash(kv, i, &h), m->hashed[i]);
         if (m->hashed[i]) {

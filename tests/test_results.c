@@ -434,7 +434,7 @@ static void test_export_csv(void **state)
     int64_t id = store_run(db, 30, "x,\"quoted\"", &res);
     char dir[128], path[192];
     snprintf(dir, sizeof dir, "%s/csv", f->dir);
-    json_t *files;
+    json_t *files = NULL;
     char *err = NULL;
     assert_int_equal(fs_results_export_csv(db, id, dir, &files, &err), 0);
     assert_int_equal(json_array_size(files), 5);

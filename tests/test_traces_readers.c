@@ -95,7 +95,7 @@ static void test_sniff_formats(void **state)
         assert_true(drain(s, &err) > 0);
         ft_source_free(s);
     }
-    ft_format f;
+    ft_format f = FT_FMT_AUTO;
     assert_int_equal(ft_format_parse("mooncake", &f), 0);
     assert_int_equal(f, FT_FMT_MOONCAKE);
     assert_int_equal(ft_format_parse("parquet", &f), -EINVAL);
