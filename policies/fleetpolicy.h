@@ -218,7 +218,8 @@ typedef struct fp_result {
  * `now` is the caller's clock in ns; `rng` is drawn from only where llm-d draws.
  * Errors: -ENOENT when no endpoint qualifies (llm-d answers 503) with a message naming
  * the profile; -EEXIST when req->id is already in flight; -ENOMEM. On error nothing
- * is recorded and *out is cleared (prefill -1, no runs). A request without a prompt is valid: it matches no prefix.
+ * is recorded and *out is cleared (prefill -1, no runs). A request without a prompt is
+ * valid: it matches no prefix.
  */
 int fp_pick(fp_policy *p, const fp_request *req, int64_t now, fp_rng *rng, fp_result *out,
             char **err);

@@ -205,9 +205,11 @@ int fs_routing_pick(fs_routing *rt, uint64_t id, const ft_request *req, fs_ns no
 {
     out->decode = out->prefill = -1;
     if (rt->n == 1) {
+        uint32_t mask = rt->sc->pools[0].class_mask;
+        if (mask != 0 && !((mask >> req->cls) & 1))
+            return -ENOENT;
         out->decode = 0;
-        return rt->sc->pools[0].class_mask == 0 || (rt->sc->pools[0].class_mask >> req->cls) & 1
-                   ? 0 : -ENOENT;
+        return 0;
     }
     int gi = group_for_class(rt, req->cls);
     if (gi < 0)
