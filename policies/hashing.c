@@ -23,6 +23,7 @@
 #include <xxhash.h>
 
 #include <assert.h>
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,12 +89,18 @@ uint64_t fp_rng_below(fp_rng *r, uint64_t n)
 
 static void put64(unsigned char *b, uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
+    v = htole64(v);
+    memcpy(b, &v, sizeof v);
 }
 
+/*
+ * The fixed-size XXH64 calls below are flattened: GCC keeps XXH64's finalisation out of
+ * line, and inlining it lets the constant length unroll it, which halves the cost of the
+ * chain's dependent steps (same values).
+ */
+
 /* xxh64(le64(a) || le64(b)), seed 0: llm-d's chaining step. */
-static uint64_t chain(uint64_t block, uint64_t prev)
+__attribute__((flatten)) static uint64_t chain(uint64_t block, uint64_t prev)
 {
     unsigned char b[16];
     put64(b, block);
@@ -172,9 +179,15 @@ static void block_run(seg_block *b, uint64_t seed, uint64_t content, uint64_t of
     b->nruns++;
 }
 
+/* XXH64 of a one-run block's 24-byte description. */
+__attribute__((flatten)) static uint64_t one_run(const unsigned char *d, uint64_t seed)
+{
+    return XXH64(d, 24, seed);
+}
+
 static uint64_t block_done(seg_block *b, uint64_t seed)
 {
-    uint64_t h = b->nruns == 1 ? XXH64(b->first, sizeof b->first, seed) : XXH64_digest(&b->st);
+    uint64_t h = b->nruns == 1 ? one_run(b->first, seed) : XXH64_digest(&b->st);
     b->nruns = 0;
     return h;
 }
