@@ -44,12 +44,11 @@ enum { PRIO_STEP_DONE, PRIO_LINK, PRIO_KV_ARRIVED, PRIO_ARRIVAL, PRIO_REFRESH, P
 #define ROUTER_SEED_SALT UINT64_C(0x9e3779b97f4a7c15)
 
 /*
- * One request in flight. Records are cache-line aligned and prev_token sits just before
- * er, so what a decode step touches (prev_token and er's first FS_ENGINE_REQ_HOT bytes)
- * is one cache line, the one the engine prefetches before it completes the step.
+ * One request in flight. Records are cache-line aligned and er comes first, so what a
+ * decode step touches (er's first FS_ENGINE_REQ_HOT bytes) is one cache line, the one
+ * the engine prefetches before it completes the step.
  */
 typedef struct sim_req {
-    fs_ns prev_token;
     fs_engine_req er;            /* the decode (or aggregated) part */
     fs_engine_req pre;           /* the prefill part when disaggregated */
     ft_segment inline_segs[INLINE_SEGS];
@@ -100,7 +99,7 @@ typedef struct cluster {
     uint64_t next_id;
     fs_ns last_finish;
     fs_ns gap_run;               /* inter-token gap being counted ... */
-    uint64_t gap_count;          /* ... and how many tokens had it (see on_token) */
+    uint64_t gap_count;          /* ... and how many tokens had it (see on_token_gaps) */
     uint64_t steps, completed;
     fs_ns sample_period;
     int failed;                  /* an error inside a callback (-ENOMEM), ends the run */
@@ -125,7 +124,7 @@ static const fs_pool *pool_of(const cluster *cl, const replica *rep)
 /* --- request records --- */
 
 _Static_assert(offsetof(sim_req, er) + FS_ENGINE_REQ_HOT <= 64,
-               "prev_token and the per-step fields of er share a cache line");
+               "the per-step fields of er lie in the record's first cache line");
 
 static sim_req *req_get(cluster *cl)
 {
@@ -336,24 +335,24 @@ static int on_kv_arrived(cluster *cl, sim_req *r)
  * counted in runs of equal values and handed to the metrics once per run. The token a
  * prefill replica samples is dropped, as llm-d's sidecar drops it.
  */
-static void on_token(void *ctx, fs_engine_req *er, fs_ns now)
+static void on_first_token(void *ctx, fs_engine_req *er, fs_ns now)
 {
     cluster *cl = ((replica *)ctx)->cl;
     sim_req *r = er->user;
-    if (er != &r->er)
-        return;
-    if (er->num_output == 1)
+    if (er == &r->er)
         fs_routing_first_token(cl->routing, er->id, now);
-    else {
-        fs_ns gap = now - r->prev_token;
-        if (gap != cl->gap_run) {
-            fs_metrics_token_gaps(cl->metrics, cl->gap_run, cl->gap_count);
-            cl->gap_run = gap;
-            cl->gap_count = 0;
-        }
-        cl->gap_count++;
+}
+
+/* Inter-token gaps, merged into runs across replicas in event order for the metrics. */
+static void on_token_gaps(void *ctx, fs_ns gap, uint64_t count)
+{
+    cluster *cl = ((replica *)ctx)->cl;
+    if (gap != cl->gap_run) {
+        fs_metrics_token_gaps(cl->metrics, cl->gap_run, cl->gap_count);
+        cl->gap_run = gap;
+        cl->gap_count = 0;
     }
-    r->prev_token = now;
+    cl->gap_count += count;
 }
 
 static void on_finish(void *ctx, fs_engine_req *er, fs_ns now)
@@ -619,7 +618,8 @@ static int replica_new(cluster *cl, replica *rep, int pool, fs_placement at, cha
     const fs_pool *p = &cl->sc->pools[pool];
     fs_engine_config ec = p->engine;
     ec.num_blocks = cl->kv[pool].num_blocks;
-    fs_engine_observer obs = {.ctx = rep, .on_token = on_token, .on_finish = on_finish};
+    fs_engine_observer obs = {.ctx = rep, .on_finish = on_finish, .on_first_token = on_first_token,
+                               .on_token_gaps = on_token_gaps};
     if (fs_routing_wants_kv_events(cl->routing)) {
         obs.on_block_stored = on_block_stored;
         obs.on_block_removed = on_block_removed;

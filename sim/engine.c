@@ -69,6 +69,8 @@ struct fs_engine {
     size_t cap_segs;
     ft_hash_memo *memo;     /* leading hashes of shared first segments */
     uint64_t next_seq;
+    fs_ns gap_run;          /* the gap of the token run being counted (on_token_gaps) */
+    uint64_t gap_count;     /* tokens in it; reported at the end of each completion */
     fs_engine_stats st;     /* counters; the gauges are filled in by get_stats */
 };
 
@@ -355,16 +357,30 @@ int fs_engine_add(fs_engine *e, fs_engine_req *r, fs_ns now)
 
 /* ---------------------------------------------------------------- blocks of a request */
 
-/* Offers r's newly full blocks among its first `upto` tokens to the prefix cache. */
-static void cache_full_blocks(fs_engine *e, fs_engine_req *r, uint32_t upto)
+/*
+ * The per-token helpers of the schedule and completion loops are inlined into them
+ * (GCC otherwise calls several of them, and a call's register saves cost as much as
+ * the work of a decode step); their rare slow paths stay out of line.
+ */
+#define HOT static inline __attribute__((always_inline))
+#define COLD static __attribute__((noinline))
+
+COLD void cache_blocks(fs_engine *e, fs_engine_req *r, uint32_t upto)
 {
     uint32_t B = (uint32_t)e->cfg.block_size;
-    if (r->ncached_blocks >= r->nhashes || (r->ncached_blocks + 1) * B > upto)
-        return;   /* the common case: a decode that did not fill a block */
     uint32_t full = upto / B < r->nhashes ? upto / B : r->nhashes;
     fs_kv_cache_run(e->kv, r->blocks + r->ncached_blocks, r->hashes + r->ncached_blocks,
                     full - r->ncached_blocks);
     r->ncached_blocks = full;
+}
+
+/* Offers r's newly full blocks among its first `upto` tokens to the prefix cache. */
+HOT void cache_full_blocks(fs_engine *e, fs_engine_req *r, uint32_t upto)
+{
+    uint32_t B = (uint32_t)e->cfg.block_size;
+    if (r->ncached_blocks >= r->nhashes || (r->ncached_blocks + 1) * B > upto)
+        return;   /* the common case: a decode that did not fill a block */
+    cache_blocks(e, r, upto);
 }
 
 /* Appends fresh blocks to r's table until it covers `total` tokens (fit checked). */
@@ -378,7 +394,7 @@ static void grow_table(fs_engine *e, fs_engine_req *r, uint32_t total)
 }
 
 /* vLLM's allocate_slots for a running request: false when the blocks do not fit. */
-static bool alloc_running(fs_engine *e, fs_engine_req *r, uint32_t n)
+HOT bool alloc_running(fs_engine *e, fs_engine_req *r, uint32_t n)
 {
     uint32_t B = (uint32_t)e->cfg.block_size;
     uint32_t total = r->num_computed + n;
@@ -401,7 +417,7 @@ static void release_blocks(fs_engine *e, fs_engine_req *r)
 /* ---------------------------------------------------------------- batch */
 
 /* Schedules n tokens of r in this step; num_computed moves at once (phase C). */
-static void add_to_batch(fs_engine *e, fs_engine_req *r, uint32_t n, uint32_t *budget)
+HOT void add_to_batch(fs_engine *e, fs_engine_req *r, uint32_t n, uint32_t *budget)
 {
     assert(e->nbatch < (size_t)e->cfg.max_num_seqs);
     e->batch[e->nbatch] = (fm_seq_work){ n, r->num_computed };
@@ -459,7 +475,7 @@ static void preempt(fs_engine *e, fs_engine_req *v, fs_ns now, uint32_t *budget)
 }
 
 /* Tokens a running request asks for this step (0 = skip it). */
-static uint32_t running_tokens(const fs_engine *e, const fs_engine_req *r, uint32_t budget)
+HOT uint32_t running_tokens(const fs_engine *e, const fs_engine_req *r, uint32_t budget)
 {
     uint32_t n = r->prompt_len + r->num_output - r->num_computed;
     uint32_t thr = (uint32_t)e->cfg.long_prefill_token_threshold;
@@ -667,12 +683,30 @@ static void finish(fs_engine *e, fs_engine_req *r, fs_ns now)
         e->obs.on_finish(e->obs.ctx, r, now);
 }
 
-static void emit_token(fs_engine *e, fs_engine_req *r, fs_ns now)
+/* Reports the run of equal gaps counted so far (see on_token_gaps). */
+static void flush_gaps(fs_engine *e)
+{
+    if (e->gap_count)
+        e->obs.on_token_gaps(e->obs.ctx, e->gap_run, e->gap_count);
+    e->gap_count = 0;
+}
+
+HOT void emit_token(fs_engine *e, fs_engine_req *r, fs_ns now)
 {
     r->num_output++;
     e->st.output_tokens++;
-    if (r->num_output == 1)   /* outputs never un-count (preemption keeps them) */
+    if (r->num_output == 1) {   /* outputs never un-count (preemption keeps them) */
         r->first_token = now;
+        if (e->obs.on_first_token)
+            e->obs.on_first_token(e->obs.ctx, r, now);
+    } else if (e->obs.on_token_gaps) {
+        fs_ns gap = now - r->last_token;
+        if (gap != e->gap_run) {
+            flush_gaps(e);
+            e->gap_run = gap;
+        }
+        e->gap_count++;
+    }
     r->last_token = now;
     if (e->obs.on_token)
         e->obs.on_token(e->obs.ctx, r, now);
@@ -681,7 +715,7 @@ static void emit_token(fs_engine *e, fs_engine_req *r, fs_ns now)
 }
 
 /* Counts the step's work: all tokens, and the part of each chunk inside the prompt. */
-static void account(fs_engine *e, const fm_seq_work *w, const fs_engine_req *r)
+HOT void account(fs_engine *e, const fm_seq_work *w, const fs_engine_req *r)
 {
     e->st.tokens_computed += w->new_tokens;
     if (w->context < r->prompt_len) {
@@ -754,6 +788,8 @@ void fs_engine_complete(fs_engine *e, fs_ns now)
         }
     }
     fs_kv_prefetch_pops(e->kv, pops);
+    if (e->obs.on_token_gaps)
+        flush_gaps(e);
     e->nbatch = 0;
     e->batch_tokens = 0;
     e->busy = false;

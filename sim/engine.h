@@ -142,6 +142,13 @@ typedef struct fs_engine_observer {
     /* A full block with this hash entered / left the prefix cache (for precise routing). */
     void (*on_block_stored)(void *ctx, uint64_t hash);
     void (*on_block_removed)(void *ctx, uint64_t hash);
+    /* r's first output token, at now (its first_token); before on_token. */
+    void (*on_first_token)(void *ctx, fs_engine_req *r, fs_ns now);
+    /* The later tokens, for inter-token latency without a call per token: `count`
+     * consecutive tokens (in completion order) came `gap` ns after their request's
+     * previous token. Runs are maximal within one fs_engine_complete() call and all
+     * reported before it returns; the next call may start with the same gap. */
+    void (*on_token_gaps)(void *ctx, fs_ns gap, uint64_t count);
 } fs_engine_observer;
 
 typedef struct fs_engine fs_engine;

@@ -33,13 +33,25 @@ typedef struct treq {
     ft_segment segs[3];
     uint32_t tokens;        /* on_token calls */
     fs_ns last_tok;
+    bool first_seen;        /* on_first_token called */
     bool finished;
     bool added;
 } treq;
 
 typedef struct obs_log {
-    long tokens, finished, preempted, stored, removed;
+    long tokens, finished, preempted, stored, removed, first;
+    /* later tokens as on_token_gaps reported them, and as on_token implies them */
+    uint64_t gap_tokens, want_gap_tokens, gap_calls;
+    int64_t gap_sum, want_gap_sum;
+    fs_ns run_prev;         /* the last run's gap within the current completion */
+    bool run_open;
 } obs_log;
+
+/* The log of the engine being stepped, for step()'s checks around each completion. */
+static obs_log *cur_log;
+
+/* Completions that reported more than one run (mixed gaps), over all tests so far. */
+static long mixed_completions;
 
 static void on_token(void *ctx, fs_engine_req *r, fs_ns now)
 {
@@ -48,9 +60,51 @@ static void on_token(void *ctx, fs_engine_req *r, fs_ns now)
     assert_int_equal(r->num_output, t->tokens + 1);
     assert_true(t->tokens == 0 || now > t->last_tok);   /* at most one token per step */
     assert_true(r->first_token >= 0 && r->last_token == now);
+    assert_true(t->first_seen);
+    if (t->tokens > 0) {
+        l->want_gap_tokens++;
+        l->want_gap_sum += now - t->last_tok;
+    }
     t->tokens++;
     t->last_tok = now;
     l->tokens++;
+}
+
+static void on_first_token(void *ctx, fs_engine_req *r, fs_ns now)
+{
+    obs_log *l = ctx;
+    treq *t = r->user;
+    assert_int_equal(r->num_output, 1);
+    assert_int_equal(r->first_token, now);
+    assert_false(t->first_seen);
+    assert_int_equal(t->tokens, 0);   /* before on_token */
+    t->first_seen = true;
+    l->first++;
+}
+
+/* Runs are maximal inside one completion: consecutive reports differ in gap. */
+static void on_token_gaps(void *ctx, fs_ns gap, uint64_t count)
+{
+    obs_log *l = ctx;
+    assert_true(count > 0 && gap > 0);
+    if (l->run_open) {
+        assert_true(gap != l->run_prev);
+        mixed_completions++;
+    }
+    l->run_open = true;
+    l->run_prev = gap;
+    l->gap_tokens += count;
+    l->gap_calls++;
+    l->gap_sum += gap * (int64_t)count;
+}
+
+/* Completes the step at now and checks that its later tokens were all reported. */
+static void complete(fs_engine *e, obs_log *l, fs_ns now)
+{
+    l->run_open = false;
+    fs_engine_complete(e, now);
+    assert_int_equal(l->gap_tokens, l->want_gap_tokens);
+    assert_int_equal(l->gap_sum, l->want_gap_sum);
 }
 
 static void on_finish(void *ctx, fs_engine_req *r, fs_ns now)
@@ -89,7 +143,9 @@ static void on_removed(void *ctx, uint64_t h)
 
 static fs_engine *new_engine(const fs_engine_config *c, obs_log *log)
 {
-    fs_engine_observer obs = { log, on_token, on_finish, on_preempt, on_stored, on_removed };
+    fs_engine_observer obs = { log, on_token, on_finish, on_preempt, on_stored, on_removed,
+                               on_first_token, on_token_gaps };
+    cur_log = log;
     fs_engine *e = NULL;
     char *err = NULL;
     int rc = fs_engine_new(c, &obs, &e, &err);
@@ -152,7 +208,7 @@ static size_t step(fs_engine *e, fs_ns *now, long want, fm_seq_work *out)
         memcpy(out, b, n * sizeof *b);
     *now += 10;
     if (n)
-        fs_engine_complete(e, *now);
+        complete(e, cur_log, *now);
     check(e);
     return n;
 }
@@ -244,7 +300,7 @@ static void test_chunked_prefill_ttft(void **state)
         assert_true(fs_engine_busy(e));
         check(e);
         now += 10;
-        fs_engine_complete(e, now);
+        complete(e, &log, now);
         assert_false(fs_engine_busy(e));
         assert_int_equal(t.tokens, i == 3 ? 1 : 0);
     }
@@ -827,7 +883,7 @@ static size_t random_step(fs_engine *e, treq *t, int added, obs_log *log, fs_ns 
         return 0;
     }
     *tokens += check_batch_limits(e, fs_engine_get_config(e));
-    fs_engine_complete(e, now + 7);
+    complete(e, log, now + 7);
     check(e);
     return n;
 }
@@ -852,6 +908,8 @@ static void check_totals(const fs_engine *e, const treq *t, int n, const obs_log
     }
     assert_int_equal(st.output_tokens, out);
     assert_int_equal(log->tokens, (long)out);
+    assert_int_equal(log->first, (long)n);
+    assert_int_equal(log->gap_tokens, out - (uint64_t)n);
     assert_int_equal(st.finished, (uint64_t)n);
     assert_int_equal(st.tokens_computed, batch_tokens);
     assert_int_equal(st.preemptions, (uint64_t)log->preempted);
@@ -865,6 +923,48 @@ static void check_totals(const fs_engine *e, const treq *t, int n, const obs_log
     assert_int_equal(st.blocks_free, st.blocks_total);
     assert_int_equal(st.blocks_cached, log->stored - log->removed);
     assert_int_equal(st.waiting + st.running, 0);
+}
+
+/*
+ * Inter-token gaps come as runs, one report per completion when all gaps are equal:
+ * A and B decode together (gaps of 10 ns); C joins late; an idle 5 ns makes the next
+ * step's gaps 15 for all three. Mixed gaps within one completion (skipped or preempted
+ * requests) are checked by the randomized runs.
+ */
+static void test_token_gaps(void **state)
+{
+    (void)state;
+    fs_engine_config c = small_config();
+    obs_log log = { 0 };
+    fs_engine *e = new_engine(&c, &log);
+    treq a, b, cc;
+    make_req(&a, 1, 1, 8, 0, 0, 4);
+    make_req(&b, 2, 2, 8, 0, 0, 4);
+    make_req(&cc, 3, 3, 8, 0, 0, 3);
+    add(e, &a, 0);
+    add(e, &b, 0);
+    fs_ns now = 0;
+    step(e, &now, 2, NULL);                 /* prefill: first tokens at 10 */
+    assert_int_equal(log.first, 2);
+    assert_int_equal(log.gap_calls, 0);
+    step(e, &now, 2, NULL);                 /* at 20: one run (10, 2) */
+    assert_int_equal(log.gap_calls, 1);
+    assert_int_equal(log.gap_tokens, 2);
+    assert_int_equal(log.gap_sum, 20);
+    add(e, &cc, now);
+    step(e, &now, 3, NULL);                 /* at 30: (10, 2); C's first token */
+    assert_int_equal(log.first, 3);
+    now += 5;
+    step(e, &now, 3, NULL);                 /* at 45: (15, 3); A and B end */
+    assert_int_equal(log.gap_calls, 3);
+    assert_int_equal(log.gap_tokens, 7);
+    assert_int_equal(log.gap_sum, 20 + 20 + 45);
+    assert_true(a.finished && b.finished);
+    step(e, &now, 1, NULL);                 /* at 55: (10, 1); C ends */
+    assert_int_equal(log.gap_calls, 4);
+    assert_int_equal(log.gap_sum, 95);
+    assert_true(cc.finished);
+    fs_engine_free(e);
 }
 
 /* One run of n random requests arriving a few per step. Returns preemptions. */
@@ -908,6 +1008,7 @@ static void test_randomized(void **state)
     /* the small pools must have forced preemption in many runs, and not in all */
     assert_true(runs_with > 30 && runs_with < 300);
     assert_true(preemptions > 1000);
+    assert_true(mixed_completions > 100);   /* the gap runs' checks were exercised */
 }
 
 /* Requests still inside when the engine is freed are abandoned without leaks. */
@@ -934,6 +1035,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_token_gaps),
         cmocka_unit_test(test_chunked_prefill_ttft),
         cmocka_unit_test(test_no_chunking),
         cmocka_unit_test(test_external_tokens),
