@@ -391,6 +391,8 @@ static void grow_table(fs_engine *e, fs_engine_req *r, uint32_t total)
     assert(want <= r->cap_blocks);
     while (r->nblocks < want)
         r->blocks[r->nblocks++] = fs_kv_pop(e->kv);
+    if (r->nblocks)
+        r->tail_block = r->blocks[r->nblocks - 1];
 }
 
 /* vLLM's allocate_slots for a running request: false when the blocks do not fit. */
@@ -724,10 +726,11 @@ HOT void account(fs_engine *e, const fm_seq_work *w, const fs_engine_req *r)
     }
 }
 
-_Static_assert(offsetof(fs_engine_req, user) + sizeof(void *) == FS_ENGINE_REQ_HOT,
+_Static_assert(offsetof(fs_engine_req, priority) + sizeof(int) == FS_ENGINE_REQ_HOT,
                "the per-step fields of fs_engine_req fill its first FS_ENGINE_REQ_HOT bytes");
 
-/* Starts loading the per-step fields of a request record (one or two lines). */
+/* Starts loading the per-step fields of a request record (one line, or two when the
+ * caller does not align it). */
 static void prefetch_req(const fs_engine_req *r)
 {
     const char *p = (const char *)r;
@@ -748,18 +751,21 @@ static void prefetch_next_decode(fs_engine *e, const fs_engine_req *r, uint32_t 
 {
     uint32_t B = (uint32_t)e->cfg.block_size, nc = r->ncached_blocks;
     uint32_t next = r->num_computed + 1;   /* tokens computed after the next step */
+    /* the table from the hot line's hashes pointer: r->blocks lies in a colder line */
+    const int32_t *blocks = (const int32_t *)(r->hashes + r->nhashes);
     if (nc < r->nhashes) {
         uint32_t full = (nc + 1) * B;        /* tokens when block nc is full */
         if (full <= next && nc < r->nblocks) {
             fs_kv_prefetch_index(e->kv, &r->hashes[nc], 1);
-            fs_kv_prefetch_block(e->kv, r->blocks[nc]);
+            /* a decode fills its last block: its id is in the hot line */
+            fs_kv_prefetch_block(e->kv, nc + 1 == r->nblocks ? r->tail_block : blocks[nc]);
         } else if (full == next + 1) {
             __builtin_prefetch(&r->hashes[nc]);
-            __builtin_prefetch(&r->blocks[nc]);
+            __builtin_prefetch(&blocks[nc]);
         }
     }
     if (next > r->nblocks * B) {
-        __builtin_prefetch(&r->blocks[r->nblocks], 1);
+        __builtin_prefetch(&blocks[r->nblocks], 1);
         (*pops)++;
     }
 }
@@ -837,6 +843,13 @@ static char *check_req(const fs_engine *e, const fs_engine_req *r)
     if (r->nblocks != (r->num_computed + B - 1) / B || r->nblocks > r->cap_blocks)
         return fu_asprintf("request %llu: %u blocks for %u computed tokens",
                            (unsigned long long)r->id, r->nblocks, r->num_computed);
+    if (r->nblocks && r->tail_block != r->blocks[r->nblocks - 1])
+        return fu_asprintf("request %llu: last block %d recorded as %d",
+                           (unsigned long long)r->id, (int)r->blocks[r->nblocks - 1],
+                           (int)r->tail_block);
+    if (r->hashes && r->blocks != (const int32_t *)(r->hashes + r->nhashes))
+        return fu_asprintf("request %llu: block table not after its %u hashes",
+                           (unsigned long long)r->id, r->nhashes);
     if (r->ncached_blocks > r->nblocks || r->ncached_blocks > r->nhashes)
         return fu_asprintf("request %llu: %u cached of %u blocks", (unsigned long long)r->id,
                            r->ncached_blocks, r->nblocks);

@@ -82,11 +82,11 @@ typedef struct fs_engine_req fs_engine_req;
 /*
  * Fields are marked public (set by the caller before fs_engine_add()), read-only
  * (maintained by the engine) or private. The fields that every step of a running
- * request reads or writes (schedule, complete, the token callback) come first and
- * fill 56 bytes, so a caller that keeps 8 bytes of its own just before the record on
- * a 64-byte boundary (the cluster keeps the previous token's time there) touches one
- * cache line per request per step; with 64 replicas stepping in turn the records are
- * out of the caches by the time each step completes.
+ * request reads or writes (schedule, complete, the token callback), the pointer to its
+ * hashes and block table and the id of its last block, which a step near a block
+ * boundary follows, come first and fill 64 bytes, so a caller that places the record on a 64-byte boundary touches
+ * one cache line of it per request per step; with 64 replicas stepping in turn the
+ * records are out of the caches by the time each step completes.
  */
 struct fs_engine_req {
     struct fs_engine_req *next; /* private: waiting or running list link */
@@ -99,13 +99,17 @@ struct fs_engine_req {
     uint32_t ncached_blocks;    /* private: leading blocks already offered to the cache */
     uint32_t nhashes;           /* private: entries of `hashes` */
     fs_ns last_token;           /* read-only: time of the latest output token */
-    void *user;                 /* public: caller's back pointer */
+    uint64_t *hashes;           /* private: chained hashes of the full blocks of prompt+output
+                                   that can ever be cached, then the block table, in one
+                                   malloc (blocks == (int32_t *)(hashes + nhashes)) */
+    int32_t tail_block;         /* private: blocks[nblocks - 1] while nblocks > 0 */
+    int priority;               /* public */
 
     /* public */
+    void *user;                 /* caller's back pointer */
     uint64_t id;
     const ft_segment *segs;     /* prompt description */
     uint32_t nsegs;
-    int priority;
     uint32_t external_tokens;   /* prompt tokens whose KV arrives from a remote prefill
                                    (P/D): admitted as computed, < prompt_len; 0 = none */
     uint64_t output_content;    /* content id of the output segment; 0 = the default,
@@ -123,12 +127,10 @@ struct fs_engine_req {
     struct fs_engine_req *prev; /* waiting or running list link */
     uint32_t cap_blocks;        /* the most blocks the request can ever hold */
     int32_t *blocks;            /* block table (inside the `hashes` allocation) */
-    uint64_t *hashes;           /* chained hashes of the full blocks of prompt+output that
-                                   can ever be cached; one malloc with `blocks` */
     uint64_t seq_no;            /* arrival order at this engine, for priority ties */
 };
 
-#define FS_ENGINE_REQ_HOT 56    /* bytes of the per-step fields at the start (see above) */
+#define FS_ENGINE_REQ_HOT 64    /* bytes of the per-step fields at the start (see above) */
 
 /* Callbacks from fs_engine_complete() and preemptions; any member may be NULL. */
 typedef struct fs_engine_observer {
