@@ -68,10 +68,13 @@ static int require_file(fu_ynode where, const char *path, const char *what, char
 
 /* --- model and accelerator --- */
 
-/* "a, b, c" of n names, name(i) giving each; NULL when out of memory. */
+/* "a, b, c" of n names, name(i) giving each, or a note that the catalogue is empty
+   (a catalogue directory without files); NULL when out of memory. */
 static char *join_names(const fm_catalog *cat, size_t n,
                         const char *(*name)(const fm_catalog *, size_t))
 {
+    if (n == 0)
+        return strdup("none, the catalogue is empty: check FLEETSIM_DATADIR or --catalog");
     size_t len = 1;
     for (size_t i = 0; i < n; i++)
         len += strlen(name(cat, i)) + 2;

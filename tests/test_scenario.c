@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -129,6 +130,24 @@ static void test_inline_accelerator_must_be_complete(void **state)
     free(err);
 }
 
+/* A catalogue directory without files loads empty; a name then says so, not "known: ". */
+static void test_empty_catalogue_named(void **state)
+{
+    char empty[600];
+    snprintf(empty, sizeof empty, "%s/empty-catalogue", dir);
+    assert_int_equal(mkdir(empty, 0700), 0);
+    fm_catalog *none = NULL;
+    char *err = NULL;
+    assert_int_equal(fm_catalog_load_dir(empty, &none, &err), 0);
+    fs_scenario sc;
+    const char *path = write_file("s.yaml", "model: llama-3.1-8b\naccelerator: H100-SXM\n" WORKLOAD);
+    assert_int_equal(fs_scenario_load(path, none, &sc, &err), -EINVAL);
+    assert_non_null(strstr(err, "unknown model 'llama-3.1-8b'"));
+    assert_non_null(strstr(err, "the catalogue is empty"));
+    free(err);
+    fm_catalog_free(none);
+}
+
 static void test_trace_path_relative_to_scenario(void **state)
 {
     write_file("t.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"
@@ -188,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_inline_accelerator_must_be_complete),
+        cmocka_unit_test(test_empty_catalogue_named),
         cmocka_unit_test(test_trace_path_relative_to_scenario),
         cmocka_unit_test(test_rejections),
     };

@@ -10,9 +10,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
-#include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,65 +19,7 @@
 #include "../fuzz/fuzz_readers.c"
 #include "../fuzz/fuzz_spec.c"
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    unsigned char *buf = NULL;
-    size_t cap = 0;
-    *n = 0;
-    for (;;) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 4096;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-        size_t got = fread(buf + *n, 1, cap - *n, f);
-        if (got == 0)
-            break;
-        *n += got;
-    }
-    fclose(f);
-    return buf;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Runs every file of a corpus directory through `one`; returns how many. */
-static size_t replay(const char *dir, int (*one)(const uint8_t *, size_t))
-{
-    double slowest = 0;
-    char slow_name[256] = "";
-    DIR *d = opendir(dir);
-    if (!d)
-        fail_msg("cannot open the corpus %s", dir);
-    size_t count = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        size_t n;
-        unsigned char *buf = slurp(path, &n);
-        double t = now_s();
-        one(buf, n);
-        if ((t = now_s() - t) > slowest) {
-            slowest = t;
-            snprintf(slow_name, sizeof slow_name, "%s", e->d_name);
-        }
-        free(buf);
-        count++;
-    }
-    closedir(d);
-    print_message("# slowest input: %s (%.0f ms)\n", slow_name, 1e3 * slowest);
-    return count;
-}
+#include "corpus_replay.h"
 
 static void test_readers_corpus(void **state)
 {
