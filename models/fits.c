@@ -336,9 +336,16 @@ static int read_form(fu_ynode n, fm_fit_entry *e, char **err)
     if (e->form == FM_FORM_PROFILE)
         return read_profile(n, e, err);
     fu_ynode c;
-    if ((rc = need(n, "coefficients", &c, err)))
+    if ((rc = need(n, "coefficients", &c, err)) ||
+        (rc = fu_yaml_apply(c, "coefficients", coef_fields, NULL, &e->scaled, err)))
         return rc;
-    return fu_yaml_apply(c, "coefficients", coef_fields, NULL, &e->scaled, err);
+    const fm_scaled_coef *k = &e->scaled;
+    if (!(k->step_s > 0 || k->seq_s > 0 || k->layer_s > 0 || k->lin_flops > 0 ||
+          k->lin_bytes > 0))
+        return fail(err, fu_ynode_errf(c, "these coefficients predict no time for a step: "
+                                          "expected step_s, seq_s, layer_s, lin_flops or "
+                                          "lin_bytes above 0"), -EINVAL);
+    return 0;
 }
 
 /* Keys each form allows beyond the common ones. */

@@ -559,7 +559,8 @@ static double fitted_step(void *self, const fm_seq_work *seqs, size_t n, fm_step
         fm_scaled_terms(f->ctx, seqs, n, &t);
         return fm_scaled_eval(&f->k, &t, bd);
     }
-    double t = fm_distserve_eval(&f->ds, seqs, n);
+    /* a fitted polynomial extrapolated far from its data can dip below 0 */
+    double t = fmax(fm_distserve_eval(&f->ds, seqs, n), 0);
     if (bd) {
         bool prefill = false;
         for (size_t i = 0; i < n; i++)

@@ -54,7 +54,8 @@ typedef struct fm_latency_ops {
     const char *name;
     /* Builds the model's private state for this replica; 0 or -errno with *err. */
     int (*create)(const fm_accel *a, const fm_llm *m, int tp, void **self, char **err);
-    /* Predicted step time in seconds; fills *bd when not NULL. n may be 0 (returns overhead). */
+    /* Predicted step time in seconds, finite and >= 0; fills *bd when not NULL. n may be
+       0 (returns overhead). */
     double (*step_time)(void *self, const fm_seq_work *seqs, size_t n, fm_step_breakdown *bd);
     void (*destroy)(void *self);
     /*

@@ -368,7 +368,9 @@ static void test_fits_errors(void **state)
         {"fits:\n  - {accelerator: X, model: Y, tp: 1, form: distserve, prefill_ms: [1, 2]}\n",
          "list of 3 numbers"},
         {"fits:\n  - {accelerator: X, model: Y, tp: 1, form: scaled, tokens: [1, 2], "
-         "coefficients: {}}\n", "unknown key 'tokens' in a scaled entry"},
+         "coefficients: {step_s: 0.001}}\n", "unknown key 'tokens' in a scaled entry"},
+        {"fits:\n  - {accelerator: X, model: Y, tp: 1, form: scaled, "
+         "coefficients: {lin_p: 4, attn_flops: 1}}\n", ":2:67: these coefficients predict no time"},
         {"fits:\n  - {model: Y, tp: 1, form: scaled, coefficients: {}}\n",
          "needs accelerator, model and tp"},
         {"fitz: []\n", ":1:1: unknown key 'fitz'"},
@@ -405,7 +407,7 @@ static void test_fits_cache(void **state)
     FILE *f = fopen(copy, "w");
     fputs("fits:\n  - {accelerator: X, model: Y, tp: 2, form: scaled, "
           "coefficients: {step_s: 0.002}}\n  - {accelerator: X, model: Y, tp: 4, "
-          "form: scaled, coefficients: {}}\n", f);
+          "form: scaled, coefficients: {seq_s: 0.001}}\n", f);
     fclose(f);
     assert_int_equal(fm_fits_load(copy, &c, NULL), 0);
     assert_ptr_not_equal(a, c);
@@ -440,6 +442,33 @@ static void test_fitted_model_lookup(void **state)
     fm_seq_work s = {1, 1000};
     double t = fm_latency_step(l, &s, 1, &bd);
     assert_true(t > 1e-3 && rel(bd.memory + bd.overhead, t) < 1e-12);
+    fm_latency_free(l);
+    unlink(path);
+}
+
+/* A DistServe fit extrapolated below 0 (a negative slope, a long prompt) predicts 0 s,
+   never a negative step; inside its range it is the polynomial. */
+static void test_distserve_never_negative(void **state)
+{
+    char *path = temp_file("fits:\n  - {accelerator: H100-SXM, model: llama-3.1-8b, tp: 1, "
+                           "form: distserve, prefill_ms: [10, -0.01, 0], "
+                           "decode_small_ms: [5, 0.001, 0.1], decode_large_ms: [5, 0.001, 0.1], "
+                           "decode_threshold: 64}\n");
+    fm_latency *l = NULL;
+    char *err = NULL;
+    assert_int_equal(fm_latency_new_with("fitted", accel("H100-SXM"), llm("llama-3.1-8b"), 1,
+                                         path, &l, &err), 0);
+    fm_seq_work small = {100, 0}, big = {8000, 0};
+    fm_step_breakdown bd;
+    assert_true(rel(fm_latency_step(l, &small, 1, NULL), (10 - 0.01 * 100) / 1e3) < 1e-12);
+    fm_fits *g = NULL;
+    assert_int_equal(fm_fits_load(path, &g, NULL), 0);
+    const fm_fit_entry *e =
+        fm_fits_find(g, 1u << FM_FORM_DISTSERVE, "H100-SXM", "llama-3.1-8b", 1);
+    assert_non_null(e);
+    assert_true(fm_distserve_eval(&e->ds, &big, 1) < 0);   /* the polynomial itself */
+    fm_fits_free(g);
+    assert_true(fm_latency_step(l, &big, 1, &bd) == 0 && bd.total == 0);
     fm_latency_free(l);
     unlink(path);
 }
@@ -696,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_fits_errors),
         cmocka_unit_test(test_fits_cache),
         cmocka_unit_test(test_fitted_model_lookup),
+        cmocka_unit_test(test_distserve_never_negative),
         cmocka_unit_test(test_profile_model),
         cmocka_unit_test(test_batch_parse),
         cmocka_unit_test(test_calib_steps),

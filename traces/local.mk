@@ -29,7 +29,7 @@ tests_test_traces_spec_LDADD = libfleettraces.la $(CMOCKA_LIBS)
 tests_test_traces_corpus_SOURCES = tests/test_traces_corpus.c tests/corpus_replay.h
 tests_test_traces_corpus_CFLAGS = $(TEST_CFLAGS)
 tests_test_traces_corpus_LDADD = libfleettraces.la $(CMOCKA_LIBS)
-EXTRA_DIST += fuzz
+EXTRA_DIST += fuzz/fuzz_readers.c fuzz/fuzz_spec.c fuzz/corpus/readers fuzz/corpus/spec
 
 # `fleetsim trace` end to end (TAP)
 dist_check_SCRIPTS += tests/traces-cli.sh
