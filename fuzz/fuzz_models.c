@@ -28,34 +28,13 @@
 #include "fm_latency.h"
 #include "fm_models.h"
 #include "fu_yaml.h"
+#include "fuzz_util.h"
 
 #ifndef FUZZ_MODELS_ENTRY
 #define FUZZ_MODELS_ENTRY LLVMFuzzerTestOneInput
 #endif
-#ifndef FUZZ_CATALOG_DIR
-#define FUZZ_CATALOG_DIR "models/catalog"
-#endif
 
-static void fzm_require(int ok, const char *what, const char *detail)
-{
-    if (ok)
-        return;
-    fprintf(stderr, "fuzz_models: broken promise: %s%s%s\n", what, detail ? ": " : "",
-            detail ? detail : "");
-    abort();
-}
 
-/* The bundled catalogue, loaded once for the process. */
-static const fm_catalog *fzm_catalog(void)
-{
-    static fm_catalog *cat;
-    char *err = NULL;
-    if (!cat && fm_catalog_load_dir(FUZZ_CATALOG_DIR, &cat, &err) != 0) {
-        fprintf(stderr, "fuzz_models: %s\n", err);
-        abort();
-    }
-    return cat;
-}
 
 /* Writes the text to this process's scratch file and returns its path (static). */
 static const char *fzm_file(const uint8_t *text, size_t len, const char *suffix)
@@ -65,8 +44,8 @@ static const char *fzm_file(const uint8_t *text, size_t len, const char *suffix)
     snprintf(path, sizeof path, "%s/fleetsim-fuzz-models-%ld%s", tmp && *tmp ? tmp : "/tmp",
              (long)getpid(), suffix);
     FILE *f = fopen(path, "wb");
-    fzm_require(f != NULL, "the scratch file opens", path);
-    fzm_require(fwrite(text, 1, len, f) == len && fclose(f) == 0, "the scratch file is written",
+    FUZZ_REQUIRE(f != NULL, "the scratch file opens", path);
+    FUZZ_REQUIRE(fwrite(text, 1, len, f) == len && fclose(f) == 0, "the scratch file is written",
                 path);
     return path;
 }
@@ -82,14 +61,14 @@ static void fzm_steps(fm_latency *l, bool positive)
     double none = fm_latency_step(l, NULL, 0, NULL);
     double t[3] = { fm_latency_step(l, decode, 8, &bd), fm_latency_step(l, &prefill, 1, NULL),
                     fm_latency_step(l, mixed, 2, NULL) };
-    fzm_require(isfinite(none) && none >= 0, "an empty step takes a finite, non-negative time",
+    FUZZ_REQUIRE(isfinite(none) && none >= 0, "an empty step takes a finite, non-negative time",
                 NULL);
     for (int i = 0; i < 3; i++) {
-        fzm_require(isfinite(t[i]) && t[i] >= 0, "a step takes a finite time, >= 0", NULL);
-        fzm_require(!positive || t[i] > 0, "work takes time", NULL);
-        fzm_require(t[i] >= none, "work never takes less time than none", NULL);
+        FUZZ_REQUIRE(isfinite(t[i]) && t[i] >= 0, "a step takes a finite time, >= 0", NULL);
+        FUZZ_REQUIRE(!positive || t[i] > 0, "work takes time", NULL);
+        FUZZ_REQUIRE(t[i] >= none, "work never takes less time than none", NULL);
     }
-    fzm_require(isfinite(bd.total) && bd.total == t[0], "the breakdown's total is the step's",
+    FUZZ_REQUIRE(isfinite(bd.total) && bd.total == t[0], "the breakdown's total is the step's",
                 NULL);
 }
 
@@ -98,7 +77,7 @@ static void fzm_use(const fm_accel *a, const fm_llm *m, int tp)
 {
     char *err = NULL;
     if (fm_llm_check_tp(m, tp, &err)) {
-        fzm_require(err && *err, "a TP that does not divide says why", NULL);
+        FUZZ_REQUIRE(err && *err, "a TP that does not divide says why", NULL);
         free(err);
         return;
     }
@@ -106,19 +85,19 @@ static void fzm_use(const fm_accel *a, const fm_llm *m, int tp)
     memset(&kv, 0xa5, sizeof kv);
     fm_kv_sizing before = kv;
     if (fm_kv_size(a, m, tp, 0.9, 16, 8192, 256, &kv, &err) == 0) {
-        fzm_require(kv.num_blocks > 0 && kv.num_tokens == kv.num_blocks * 16,
+        FUZZ_REQUIRE(kv.num_blocks > 0 && kv.num_tokens == kv.num_blocks * 16,
                     "a sizing has whole, positive blocks", NULL);
-        fzm_require(isfinite(kv.kv_bytes) && kv.kv_bytes > 0, "a sizing leaves KV bytes", NULL);
+        FUZZ_REQUIRE(isfinite(kv.kv_bytes) && kv.kv_bytes > 0, "a sizing leaves KV bytes", NULL);
     } else {
-        fzm_require(err && *err, "a model that does not fit says why", NULL);
-        fzm_require(memcmp(&kv, &before, sizeof kv) == 0, "a failed sizing leaves *out alone",
+        FUZZ_REQUIRE(err && *err, "a model that does not fit says why", NULL);
+        FUZZ_REQUIRE(memcmp(&kv, &before, sizeof kv) == 0, "a failed sizing leaves *out alone",
                     NULL);
         free(err);
         err = NULL;
     }
     fm_latency *l = NULL;
     if (fm_latency_new("roofline", a, m, tp, &l, &err)) {
-        fzm_require(err && *err, "a replica the roofline rejects says why", NULL);
+        FUZZ_REQUIRE(err && *err, "a replica the roofline rejects says why", NULL);
         free(err);
         return;
     }
@@ -132,10 +111,10 @@ static void fzm_hf(const uint8_t *text, size_t len, int tp)
     char *err = NULL;
     const char *path = fzm_file(text, len, ".json");
     if (fm_llm_from_hf_config(path, &m, &err)) {
-        fzm_require(err && *err, "a bad config.json says why", NULL);
+        FUZZ_REQUIRE(err && *err, "a bad config.json says why", NULL);
         free(err);
     } else {
-        fzm_use(fm_catalog_accel(fzm_catalog(), "H100-SXM"), &m, tp);
+        fzm_use(fm_catalog_accel(fuzz_catalog(), "H100-SXM"), &m, tp);
     }
     unlink(path);
 }
@@ -145,25 +124,25 @@ static void fzm_yaml(const uint8_t *text, size_t len, int tp, bool accel)
     fu_yaml *doc = NULL;
     char *err = NULL;
     if (fu_yaml_load_string("fuzz.yaml", (const char *)text, len, &doc, &err)) {
-        fzm_require(err && *err, "invalid YAML says why", NULL);
+        FUZZ_REQUIRE(err && *err, "invalid YAML says why", NULL);
         free(err);
         return;
     }
-    fm_accel a = *fm_catalog_accel(fzm_catalog(), "H100-SXM");
-    fm_llm m = *fm_catalog_llm(fzm_catalog(), "llama-3.1-8b");
+    fm_accel a = *fm_catalog_accel(fuzz_catalog(), "H100-SXM");
+    fm_llm m = *fm_catalog_llm(fuzz_catalog(), "llama-3.1-8b");
     fm_accel a0 = a;
     fm_llm m0 = m;
     int rc = accel ? fm_accel_from_yaml(fu_yaml_root(doc), &a, &err)
                    : fm_llm_from_yaml(fu_yaml_root(doc), &m, &err);
     if (rc) {
-        fzm_require(err && *err, "a bad mapping says why", NULL);
-        fzm_require(accel ? memcmp(&a, &a0, sizeof a) == 0 : memcmp(&m, &m0, sizeof m) == 0,
+        FUZZ_REQUIRE(err && *err, "a bad mapping says why", NULL);
+        FUZZ_REQUIRE(accel ? memcmp(&a, &a0, sizeof a) == 0 : memcmp(&m, &m0, sizeof m) == 0,
                     "a bad mapping leaves the entry unchanged", err);
         free(err);
     } else if ((accel ? fm_accel_validate(&a, &err) : fm_llm_validate(&m, &err)) == 0) {
         fzm_use(&a, &m, tp);
     } else {
-        fzm_require(err && *err, "an invalid entry says why", NULL);
+        FUZZ_REQUIRE(err && *err, "an invalid entry says why", NULL);
         free(err);
     }
     fu_yaml_free(doc);
@@ -175,7 +154,7 @@ static void fzm_fits(const uint8_t *text, size_t len, int tp)
     char *err = NULL;
     const char *path = fzm_file(text, len, ".yaml");
     if (fm_fits_load(path, &f, &err)) {
-        fzm_require(f == NULL && err && *err, "a bad fit file says why and gives nothing", NULL);
+        FUZZ_REQUIRE(f == NULL && err && *err, "a bad fit file says why and gives nothing", NULL);
         free(err);
         unlink(path);
         return;
@@ -190,13 +169,13 @@ static void fzm_fits(const uint8_t *text, size_t len, int tp)
     for (size_t k = 0; k < 3; k++)
         for (size_t i = 0; i < 2; i++) {
             fm_latency *l = NULL;
-            const fm_llm *m = fm_catalog_llm(fzm_catalog(), llms[i]);
-            const fm_accel *a = fm_catalog_accel(fzm_catalog(), "H100-SXM");
+            const fm_llm *m = fm_catalog_llm(fuzz_catalog(), llms[i]);
+            const fm_accel *a = fm_catalog_accel(fuzz_catalog(), "H100-SXM");
             if (fm_latency_new_with(kinds[k], a, m, tp, path, &l, &err) == 0) {
                 fzm_steps(l, !distserve);
                 fm_latency_free(l);
             } else {
-                fzm_require(err && *err, "a fit the model cannot use says why", kinds[k]);
+                FUZZ_REQUIRE(err && *err, "a fit the model cannot use says why", kinds[k]);
                 free(err);
                 err = NULL;
             }

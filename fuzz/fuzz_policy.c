@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "fleetpolicy.h"
+#include "fuzz_util.h"
 
 #ifndef FUZZ_POLICY_ENTRY
 #define FUZZ_POLICY_ENTRY LLVMFuzzerTestOneInput
@@ -30,37 +31,28 @@
 
 #define FZ_EPS 5
 
-/* Stops the process on a broken promise, naming it (libFuzzer reports the abort). */
-static void fz_require(int ok, const char *what, const char *detail)
-{
-    if (ok)
-        return;
-    fprintf(stderr, "fuzz_policy: broken promise: %s%s%s\n", what, detail ? ": " : "",
-            detail ? detail : "");
-    abort();
-}
 
 /* A pick's promises about the pool of n ids in `live`. */
 static void fz_check_result(const fp_result *r, const int *live)
 {
-    fz_require(r->decode < FZ_EPS && live[r->decode], "decode is an endpoint of the pool", NULL);
-    fz_require(r->prefill == -1 || (r->prefill >= 0 && r->prefill < FZ_EPS && live[r->prefill]),
+    FUZZ_REQUIRE(r->decode < FZ_EPS && live[r->decode], "decode is an endpoint of the pool", NULL);
+    FUZZ_REQUIRE(r->prefill == -1 || (r->prefill >= 0 && r->prefill < FZ_EPS && live[r->prefill]),
                "prefill is -1 or an endpoint of the pool", NULL);
-    fz_require(r->decode_address != NULL, "a pick has a decode address", NULL);
-    fz_require((r->prefill == -1) == (r->prefill_address == NULL),
+    FUZZ_REQUIRE(r->decode_address != NULL, "a pick has a decode address", NULL);
+    FUZZ_REQUIRE((r->prefill == -1) == (r->prefill_address == NULL),
                "a prefill address exactly when disaggregated", NULL);
     for (size_t i = 0; i < r->nruns; i++) {
         const fp_profile_run *run = &r->runs[i];
         for (size_t j = 0; j < run->nscored; j++) {
-            fz_require(isfinite(run->scored[j].score), "scores are finite", run->profile);
-            fz_require(run->scored[j].id < FZ_EPS && live[run->scored[j].id],
+            FUZZ_REQUIRE(isfinite(run->scored[j].score), "scores are finite", run->profile);
+            FUZZ_REQUIRE(run->scored[j].id < FZ_EPS && live[run->scored[j].id],
                        "scored candidates are endpoints of the pool", run->profile);
         }
         for (size_t t = 0; t < run->ntargets; t++) {
             int found = 0;
             for (size_t j = 0; j < run->nscored; j++)
                 found |= run->scored[j].id == run->targets[t];
-            fz_require(found, "targets are among the scored candidates", run->profile);
+            FUZZ_REQUIRE(found, "targets are among the scored candidates", run->profile);
         }
     }
 }
@@ -76,12 +68,12 @@ int FUZZ_POLICY_ENTRY(const uint8_t *data, size_t size)
     fp_policy *p = NULL;
     char *err = NULL;
     if (fp_policy_load_string("fuzz", (const char *)data, size, &p, &err)) {
-        fz_require(p == NULL, "a failed load leaves no policy", NULL);
-        fz_require(err && *err, "a failed load says why", NULL);
+        FUZZ_REQUIRE(p == NULL, "a failed load leaves no policy", NULL);
+        FUZZ_REQUIRE(err && *err, "a failed load says why", NULL);
         free(err);
         return 0;
     }
-    fz_require(p != NULL && err == NULL, "a load that succeeds gives a policy and no error", err);
+    FUZZ_REQUIRE(p != NULL && err == NULL, "a load that succeeds gives a policy and no error", err);
 
     static const char *const roles[FZ_EPS] = { "prefill", "decode", "both", NULL, "decode" };
     uint32_t ids[FZ_EPS];
@@ -92,7 +84,7 @@ int FUZZ_POLICY_ENTRY(const uint8_t *data, size_t size)
         fp_label labels[2] = { { "llm-d.ai/role", roles[i] }, { "app", i & 1 ? "chat" : "batch" } };
         fp_endpoint_desc d = { name, NULL, roles[i] ? labels : labels + 1, roles[i] ? 2 : 1 };
         int rc = fp_endpoint_add(p, &d, &ids[i], &err);
-        fz_require(rc == 0 && ids[i] < FZ_EPS, "five distinct endpoints are added", err);
+        FUZZ_REQUIRE(rc == 0 && ids[i] < FZ_EPS, "five distinct endpoints are added", err);
         live[ids[i]] = 1;
         uint8_t b = fz_byte(data, size, (size_t)i * 7);
         fp_metrics m = { b & 7, (b >> 3) & 7, (b & 15) / 15.0, i == 2 ? 0 : 16,
@@ -126,16 +118,16 @@ int FUZZ_POLICY_ENTRY(const uint8_t *data, size_t size)
         fp_result res;
         int rc = fp_pick(p, &r, (int64_t)id * 1000000, &rng, &res, &err);
         if (rc) {
-            fz_require(rc == -ENOENT || rc == -ENOMEM, "a pick fails with -ENOENT or -ENOMEM", err);
-            fz_require(err && *err, "a failed pick says why", NULL);
-            fz_require(res.prefill == -1 && res.nruns == 0, "a failed pick clears its result", err);
+            FUZZ_REQUIRE(rc == -ENOENT || rc == -ENOMEM, "a pick fails with -ENOENT or -ENOMEM", err);
+            FUZZ_REQUIRE(err && *err, "a failed pick says why", NULL);
+            FUZZ_REQUIRE(res.prefill == -1 && res.nruns == 0, "a failed pick clears its result", err);
             free(err);
             err = NULL;
             continue;
         }
         fz_check_result(&res, live);
         uint32_t decode = res.decode;
-        fz_require(fp_pick(p, &r, 0, &rng, &res, &err) == -EEXIST, "an id in flight is refused",
+        FUZZ_REQUIRE(fp_pick(p, &r, 0, &rng, &res, &err) == -EEXIST, "an id in flight is refused",
                    NULL);
         free(err);
         err = NULL;
@@ -143,7 +135,7 @@ int FUZZ_POLICY_ENTRY(const uint8_t *data, size_t size)
         if (id % 2)
             fp_request_first_token(p, id, (int64_t)id * 2000000);
         if (id % 3 == 0)
-            fz_require(fp_request_end(p, id, (int64_t)id * 3000000) == 0, "an end of a pick", NULL);
+            FUZZ_REQUIRE(fp_request_end(p, id, (int64_t)id * 3000000) == 0, "an end of a pick", NULL);
         uint64_t keys[4] = { id, id + 1, id + 2, size };
         if (fp_kv_stored(p, decode, keys, 4, id & 1 ? FP_TIER_CPU : FP_TIER_GPU) == 0 && id % 5 == 0)
             fp_kv_removed(p, decode, keys + 1, 2, FP_TIER_GPU);
@@ -154,18 +146,18 @@ int FUZZ_POLICY_ENTRY(const uint8_t *data, size_t size)
         }
         if (id == 10) {
             fp_endpoint_desc d = { "ns/pod-1", "10.0.0.1:8000", NULL, 0 };
-            fz_require(fp_endpoint_add(p, &d, &ids[1], &err) == 0, "a removed name is added back", err);
+            FUZZ_REQUIRE(fp_endpoint_add(p, &d, &ids[1], &err) == 0, "a removed name is added back", err);
             live[ids[1]] = 1;
         }
     }
-    fz_require(fp_request_end(p, 999, 0) == -ENOENT, "an unknown end is ignored", NULL);
+    FUZZ_REQUIRE(fp_request_end(p, 999, 0) == -ENOENT, "an unknown end is ignored", NULL);
     for (uint64_t id = 1; id <= 12; id++)
         fp_request_end(p, id, 50000000);
     for (int i = 0; i < FZ_EPS; i++)
         if (live[ids[i]]) {
             fp_endpoint_state st;
             fp_endpoint_get(p, ids[i], &st);
-            fz_require(st.inflight_requests == 0 && st.inflight_tokens == 0,
+            FUZZ_REQUIRE(st.inflight_requests == 0 && st.inflight_tokens == 0,
                        "every request ended leaves nothing in flight", st.name);
         }
     fp_policy_free(p);

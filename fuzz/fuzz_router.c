@@ -22,34 +22,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_util.h"
 #include "rt.h"
 
 #ifndef FUZZ_ROUTER_ENTRY
 #define FUZZ_ROUTER_ENTRY LLVMFuzzerTestOneInput
 #endif
 
-static void fzr_require(int ok, const char *what, const char *detail)
-{
-    if (ok)
-        return;
-    fprintf(stderr, "fuzz_router: broken promise: %s%s%s\n", what, detail ? ": " : "",
-            detail ? detail : "");
-    abort();
-}
 
 static void fzr_prom(const char *text, size_t len)
 {
     fp_metrics m = { .updated_ns = 42 };
     char *err = NULL;
     if (rt_prom_parse(text, len, &m, &err)) {
-        fzr_require(err && *err, "a page that does not parse says why", NULL);
+        FUZZ_REQUIRE(err && *err, "a page that does not parse says why", NULL);
         free(err);
         return;
     }
-    fzr_require(err == NULL, "a parsed page has no error", err);
-    fzr_require(m.waiting >= 0 && m.running >= 0, "queue counts are not negative", NULL);
-    fzr_require(m.kv_usage >= 0 && m.kv_usage <= 1, "KV usage is in [0, 1]", NULL);
-    fzr_require(m.updated_ns == 42, "the scrape time is left alone", NULL);
+    FUZZ_REQUIRE(err == NULL, "a parsed page has no error", err);
+    FUZZ_REQUIRE(m.waiting >= 0 && m.running >= 0, "queue counts are not negative", NULL);
+    FUZZ_REQUIRE(m.kv_usage >= 0 && m.kv_usage <= 1, "KV usage is in [0, 1]", NULL);
+    FUZZ_REQUIRE(m.updated_ns == 42, "the scrape time is left alone", NULL);
 }
 
 static void fzr_body(const char *text, size_t len, bool chat)
@@ -57,20 +50,20 @@ static void fzr_body(const char *text, size_t len, bool chat)
     rt_body b;
     char *err = NULL;
     if (rt_body_parse(text, len, chat, &b, &err)) {
-        fzr_require(err && *err, "a bad body says why", NULL);
-        fzr_require(b.root == NULL && b.text == NULL, "a bad body leaves the result empty", err);
+        FUZZ_REQUIRE(err && *err, "a bad body says why", NULL);
+        FUZZ_REQUIRE(b.root == NULL && b.text == NULL, "a bad body leaves the result empty", err);
         free(err);
         rt_body_free(&b);
         return;
     }
-    fzr_require(b.root && b.text && b.model, "a parsed body has a root, a prompt and a model",
+    FUZZ_REQUIRE(b.root && b.text && b.model, "a parsed body has a root, a prompt and a model",
                 NULL);
-    fzr_require(strlen(b.text) == b.text_len, "the prompt's length is its text's", NULL);
+    FUZZ_REQUIRE(strlen(b.text) == b.text_len, "the prompt's length is its text's", NULL);
     fp_request r = { .id = 1, .model = b.model, .cache_salt = b.cache_salt, .text = b.text,
                      .text_len = b.text_len, .max_tokens = b.max_tokens };
     uint64_t h[64];
     size_t n = fp_prefix_hashes(&r, 64, h, 64);
-    fzr_require(n <= 64, "prefix hashes fit the room given", NULL);
+    FUZZ_REQUIRE(n <= 64, "prefix hashes fit the room given", NULL);
     rt_body_free(&b);
 }
 
@@ -78,9 +71,9 @@ static void fzr_hostport(const char *text, size_t len)
 {
     char *s = strndup(text, len), *host = NULL;
     uint16_t port = 0;
-    fzr_require(s != NULL, "memory", NULL);
+    FUZZ_REQUIRE(s != NULL, "memory", NULL);
     if (rt_split_hostport(s, &host, &port) == 0) {
-        fzr_require(host != NULL && port >= 1, "a split address has a host and a port", s);
+        FUZZ_REQUIRE(host != NULL && port >= 1, "a split address has a host and a port", s);
         free(host);
     }
     free(s);
@@ -93,7 +86,7 @@ int FUZZ_ROUTER_ENTRY(const uint8_t *data, size_t size)
     /* a copy of exactly the text's bytes, so reading past the length is a finding */
     size_t len = size - 1;
     char *text = malloc(len ? len : 1);
-    fzr_require(text != NULL, "memory", NULL);
+    FUZZ_REQUIRE(text != NULL, "memory", NULL);
     memcpy(text, data + 1, len);
     switch (data[0] % 4) {
     case 0: fzr_prom(text, len); break;

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "fuzz_util.h"
 #include "scenario.h"
 
 #ifndef FUZZ_SCENARIO_ENTRY
@@ -29,40 +30,17 @@
 #ifndef FUZZ_DATA_DIR
 #define FUZZ_DATA_DIR "tests/data"
 #endif
-#ifndef FUZZ_CATALOG_DIR
-#define FUZZ_CATALOG_DIR "models/catalog"
-#endif
 
 #define FZS_REQUESTS 30
 
-static void fzs_require(int ok, const char *what, const char *detail)
-{
-    if (ok)
-        return;
-    fprintf(stderr, "fuzz_scenario: broken promise: %s%s%s\n", what, detail ? ": " : "",
-            detail ? detail : "");
-    abort();
-}
 
-/* The bundled catalogue, loaded once for the process (never freed: the fuzzer's
-   leak check looks at what one input leaves behind, and this is not that). */
-static const fm_catalog *fzs_catalog(void)
-{
-    static fm_catalog *cat;
-    char *err = NULL;
-    if (!cat && fm_catalog_load_dir(FUZZ_CATALOG_DIR, &cat, &err) != 0) {
-        fprintf(stderr, "fuzz_scenario: %s\n", err);
-        abort();
-    }
-    return cat;
-}
 
 static void fzs_run(fs_scenario *sc)
 {
     fm_kv_sizing kv;
     char *err = NULL;
     if (fs_cluster_size_kv(sc, &kv, &err) != 0) {
-        fzs_require(err && *err, "a model that does not fit says why", NULL);
+        FUZZ_REQUIRE(err && *err, "a model that does not fit says why", NULL);
         free(err);
         return;
     }
@@ -71,15 +49,15 @@ static void fzs_run(fs_scenario *sc)
     ft_spec_set_requests(&sc->workload, FZS_REQUESTS);
     fs_run_result res;
     if (fs_cluster_run(sc, &res, &err) != 0) {
-        fzs_require(err && *err, "a run that fails says why", NULL);
+        FUZZ_REQUIRE(err && *err, "a run that fails says why", NULL);
         free(err);
         return;
     }
     const fs_summary *s = &res.summary;
-    fzs_require(s->completed + s->rejected <= FZS_REQUESTS,
+    FUZZ_REQUIRE(s->completed + s->rejected <= FZS_REQUESTS,
                 "a run accounts for at most the requests it was given", NULL);
-    fzs_require(s->output_tokens >= s->completed, "every completed request has output", NULL);
-    fzs_require(s->cached_tokens <= s->input_tokens, "cached input is part of the input", NULL);
+    FUZZ_REQUIRE(s->output_tokens >= s->completed, "every completed request has output", NULL);
+    FUZZ_REQUIRE(s->cached_tokens <= s->input_tokens, "cached input is part of the input", NULL);
 }
 
 int FUZZ_SCENARIO_ENTRY(const uint8_t *data, size_t size)
@@ -87,16 +65,16 @@ int FUZZ_SCENARIO_ENTRY(const uint8_t *data, size_t size)
     if (size > 8192)   /* scenarios are small; long inputs only slow the search */
         return 0;
     char *text = malloc(size + 1);
-    fzs_require(text != NULL, "memory", NULL);
+    FUZZ_REQUIRE(text != NULL, "memory", NULL);
     memcpy(text, data, size);
     text[size] = '\0';
     fs_scenario sc;
     char *err = NULL;
-    if (fs_scenario_load_text(FUZZ_DATA_DIR "/fuzz.yaml", text, fzs_catalog(), &sc, &err)) {
-        fzs_require(err && *err, "a scenario that does not load says why", NULL);
+    if (fs_scenario_load_text(FUZZ_DATA_DIR "/fuzz.yaml", text, fuzz_catalog(), &sc, &err)) {
+        FUZZ_REQUIRE(err && *err, "a scenario that does not load says why", NULL);
         free(err);
     } else {
-        fzs_require(err == NULL, "a scenario that loads has no error", err);
+        FUZZ_REQUIRE(err == NULL, "a scenario that loads has no error", err);
         fzs_run(&sc);
         fs_scenario_free(&sc);
     }

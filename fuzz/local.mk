@@ -21,13 +21,17 @@ fuzz_models_sources = $(filter %.c,$(libfleetmodels_la_SOURCES) $(libfsutil_la_S
 fuzz_link = $(FUZZ_CC) $(FUZZ_ALL_CFLAGS) -DFUZZ_DATA_DIR='"$(abs_top_srcdir)/tests/data"' -o $@
 
 fuzz/fuzz_policy: fuzz/fuzz_policy.c $(fuzz_policy_sources)
-	$(fuzz_link) $(addprefix $(srcdir)/,$^) $(YAML_LIBS) $(XXHASH_LIBS) -lm
+	$(fuzz_link) $(addprefix $(srcdir)/,$(filter %.c,$^)) $(YAML_LIBS) $(XXHASH_LIBS) -lm
 fuzz/fuzz_router: fuzz/fuzz_router.c $(fuzz_router_sources)
-	$(fuzz_link) $(addprefix $(srcdir)/,$^) $(JANSSON_LIBS) $(YAML_LIBS) $(XXHASH_LIBS) -lm
+	$(fuzz_link) $(addprefix $(srcdir)/,$(filter %.c,$^)) $(JANSSON_LIBS) $(YAML_LIBS) \
+		$(XXHASH_LIBS) -lm
 fuzz/fuzz_models: fuzz/fuzz_models.c $(fuzz_models_sources)
-	$(fuzz_link) $(addprefix $(srcdir)/,$^) $(GSL_LIBS) $(JANSSON_LIBS) $(CSV_LIBS) $(YAML_LIBS) -lm
+	$(fuzz_link) $(addprefix $(srcdir)/,$(filter %.c,$^)) $(GSL_LIBS) $(JANSSON_LIBS) \
+		$(CSV_LIBS) $(YAML_LIBS) -lm
 fuzz/fuzz_scenario: fuzz/fuzz_scenario.c $(fuzz_scenario_sources)
-	$(fuzz_link) $(addprefix $(srcdir)/,$^) $(FUZZ_LIBS) $(SQLITE_LIBS)
+	$(fuzz_link) $(addprefix $(srcdir)/,$(filter %.c,$^)) $(FUZZ_LIBS) $(SQLITE_LIBS)
+
+fuzz/fuzz_policy fuzz/fuzz_router fuzz/fuzz_models fuzz/fuzz_scenario: fuzz/fuzz_util.h
 
 fuzz: fuzz-traces fuzz/fuzz_policy fuzz/fuzz_router fuzz/fuzz_models fuzz/fuzz_scenario
 	./fuzz/fuzz_policy -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=20 \
@@ -42,8 +46,8 @@ fuzz: fuzz-traces fuzz/fuzz_policy fuzz/fuzz_router fuzz/fuzz_models fuzz/fuzz_s
 .PHONY: fuzz
 
 check_PROGRAMS += tests/test_fuzz_corpus
-tests_test_fuzz_corpus_SOURCES = tests/test_fuzz_corpus.c tests/corpus_replay.h router/rt_parse.c \
-	router/rt.h
+tests_test_fuzz_corpus_SOURCES = tests/test_fuzz_corpus.c tests/corpus_replay.h fuzz/fuzz_util.h \
+	router/rt_parse.c router/rt.h
 tests_test_fuzz_corpus_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/router
 tests_test_fuzz_corpus_CFLAGS = $(TEST_CFLAGS)
 tests_test_fuzz_corpus_LDADD = libfleetsim.la $(JANSSON_LIBS) $(CMOCKA_LIBS)
@@ -51,5 +55,5 @@ tests_test_fuzz_corpus_LDADD = libfleetsim.la $(JANSSON_LIBS) $(CMOCKA_LIBS)
 # Named one by one: a directory `fuzz` in EXTRA_DIST would make `make dist` run the
 # `fuzz` target above.
 EXTRA_DIST += fuzz/fuzz_policy.c fuzz/fuzz_router.c fuzz/fuzz_models.c fuzz/fuzz_scenario.c \
-	fuzz/policy.dict fuzz/models.dict fuzz/scenario.dict fuzz/corpus/policy \
+	fuzz/fuzz_util.h fuzz/policy.dict fuzz/models.dict fuzz/scenario.dict fuzz/corpus/policy \
 	fuzz/corpus/router fuzz/corpus/models fuzz/corpus/scenario
