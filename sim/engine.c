@@ -551,14 +551,16 @@ static bool admission_fits(const fs_engine *e, uint32_t total, uint32_t nhit, ui
 /* Takes the hit blocks, then fresh ones up to `total` tokens, and caches full blocks. */
 static void take_blocks(fs_engine *e, fs_engine_req *r, uint32_t nhit, uint32_t total)
 {
-    /* The first registrations' index slots load while the hits are taken and the
-     * fresh blocks popped (fs_kv_cache_run keeps ahead of the rest). */
+    /* The first registrations' index slots and the first fresh blocks load while the
+     * hits are taken (fs_kv_cache_run and the pops keep ahead of the rest). */
     enum { SLOTS_AHEAD = 8 };
-    uint32_t full = total / (uint32_t)e->cfg.block_size;
+    uint32_t B = (uint32_t)e->cfg.block_size, full = total / B, want = (total + B - 1) / B;
     full = full < r->nhashes ? full : r->nhashes;
     if (full > nhit)
         fs_kv_prefetch_index(e->kv, r->hashes + nhit,
                              full - nhit < SLOTS_AHEAD ? full - nhit : SLOTS_AHEAD);
+    if (want > nhit)
+        fs_kv_prefetch_pops(e->kv, want - nhit);
     for (uint32_t i = 0; i < nhit; i++) {
         fs_kv_touch(e->kv, e->hits[i]);
         r->blocks[i] = e->hits[i];

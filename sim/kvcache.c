@@ -138,21 +138,30 @@ int32_t fs_kv_find(const fs_kv *kv, uint64_t hash)
     return -1;
 }
 
+/* Starts loading the block that the home slot of h names, when its tag matches (the
+   slot itself must be on its way: reading it waits for it). */
+static inline void block_prefetch(const fs_kv *kv, uint64_t h)
+{
+    const kv_slot *s = &kv->slots[(size_t)h & kv->mask];
+    if (s->val != 0 && s->tag == key_tag(h))
+        __builtin_prefetch(&kv->b[s->val - 1]);
+}
+
 size_t fs_kv_find_run(const fs_kv *kv, const uint64_t *hashes, size_t n, int32_t *out)
 {
-    enum { SLOT_AHEAD = 8, BLOCK_AHEAD = 4 };
+    enum { SLOT_AHEAD = 16, BLOCK_AHEAD = 8 };
     for (size_t i = 0; i < n && i < SLOT_AHEAD; i++)
         __builtin_prefetch(&kv->slots[(size_t)hashes[i] & kv->mask]);
+    /* the first blocks, whose slots are read together here rather than one miss each
+       when the loop below gets to them */
+    for (size_t i = 0; i < n && i < BLOCK_AHEAD; i++)
+        block_prefetch(kv, hashes[i]);
     size_t k = 0;
     for (; k < n; k++) {
         if (k + SLOT_AHEAD < n)
             __builtin_prefetch(&kv->slots[(size_t)hashes[k + SLOT_AHEAD] & kv->mask]);
-        if (k + BLOCK_AHEAD < n) {   /* the home slot has likely arrived by now */
-            uint64_t h = hashes[k + BLOCK_AHEAD];
-            const kv_slot *s = &kv->slots[(size_t)h & kv->mask];
-            if (s->val != 0 && s->tag == key_tag(h))
-                __builtin_prefetch(&kv->b[s->val - 1]);
-        }
+        if (k + BLOCK_AHEAD < n)   /* the home slot has likely arrived by now */
+            block_prefetch(kv, hashes[k + BLOCK_AHEAD]);
         int32_t b = fs_kv_find(kv, hashes[k]);
         if (b < 0)
             break;
@@ -383,7 +392,7 @@ void fs_kv_release(fs_kv *kv, const int32_t *blocks, size_t n)
 {
     /* A finished request's blocks are scattered over the pool: load them this far
      * ahead of their decrement, so that their misses overlap. */
-    enum { AHEAD = 8 };
+    enum { AHEAD = 16 };
     for (size_t i = n; i-- > 0 && i + AHEAD >= n;)
         __builtin_prefetch(&kv->b[blocks[i]], 1);
     while (n-- > 0) {
