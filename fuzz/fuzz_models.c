@@ -10,8 +10,8 @@
  * entry) predicting decode and prefill steps. The target checks the promises: a
  * failure says why and leaves the output untouched; a sizing has whole, positive
  * blocks; predicted step times are finite, not negative, positive for work (but where
- * a DistServe polynomial reaches 0), and work never takes less time than none. Any crash, leak, sanitizer report or broken promise is a
- * finding.
+ * a DistServe polynomial reaches 0), and work never takes less time than none. Any
+ * crash, leak, sanitizer report or broken promise is a finding.
  *
  * Built by `make fuzz` with clang -fsanitize=fuzzer; the corpus in fuzz/corpus/models
  * is replayed by tests/test_fuzz_corpus in `make check`, which includes this file with
@@ -46,7 +46,7 @@ static const char *fzm_file(const uint8_t *text, size_t len, const char *suffix)
     FILE *f = fopen(path, "wb");
     FUZZ_REQUIRE(f != NULL, "the scratch file opens", path);
     FUZZ_REQUIRE(fwrite(text, 1, len, f) == len && fclose(f) == 0, "the scratch file is written",
-                path);
+                 path);
     return path;
 }
 
@@ -62,14 +62,14 @@ static void fzm_steps(fm_latency *l, bool positive)
     double t[3] = { fm_latency_step(l, decode, 8, &bd), fm_latency_step(l, &prefill, 1, NULL),
                     fm_latency_step(l, mixed, 2, NULL) };
     FUZZ_REQUIRE(isfinite(none) && none >= 0, "an empty step takes a finite, non-negative time",
-                NULL);
+                 NULL);
     for (int i = 0; i < 3; i++) {
         FUZZ_REQUIRE(isfinite(t[i]) && t[i] >= 0, "a step takes a finite time, >= 0", NULL);
         FUZZ_REQUIRE(!positive || t[i] > 0, "work takes time", NULL);
         FUZZ_REQUIRE(t[i] >= none, "work never takes less time than none", NULL);
     }
     FUZZ_REQUIRE(isfinite(bd.total) && bd.total == t[0], "the breakdown's total is the step's",
-                NULL);
+                 NULL);
 }
 
 /* Sizes and times a replica of m on tp accelerators a (each failure must say why). */
@@ -86,12 +86,12 @@ static void fzm_use(const fm_accel *a, const fm_llm *m, int tp)
     fm_kv_sizing before = kv;
     if (fm_kv_size(a, m, tp, 0.9, 16, 8192, 256, &kv, &err) == 0) {
         FUZZ_REQUIRE(kv.num_blocks > 0 && kv.num_tokens == kv.num_blocks * 16,
-                    "a sizing has whole, positive blocks", NULL);
+                     "a sizing has whole, positive blocks", NULL);
         FUZZ_REQUIRE(isfinite(kv.kv_bytes) && kv.kv_bytes > 0, "a sizing leaves KV bytes", NULL);
     } else {
         FUZZ_REQUIRE(err && *err, "a model that does not fit says why", NULL);
         FUZZ_REQUIRE(memcmp(&kv, &before, sizeof kv) == 0, "a failed sizing leaves *out alone",
-                    NULL);
+                     NULL);
         free(err);
         err = NULL;
     }
@@ -137,7 +137,7 @@ static void fzm_yaml(const uint8_t *text, size_t len, int tp, bool accel)
     if (rc) {
         FUZZ_REQUIRE(err && *err, "a bad mapping says why", NULL);
         FUZZ_REQUIRE(accel ? memcmp(&a, &a0, sizeof a) == 0 : memcmp(&m, &m0, sizeof m) == 0,
-                    "a bad mapping leaves the entry unchanged", err);
+                     "a bad mapping leaves the entry unchanged", err);
         free(err);
     } else if ((accel ? fm_accel_validate(&a, &err) : fm_llm_validate(&m, &err)) == 0) {
         fzm_use(&a, &m, tp);

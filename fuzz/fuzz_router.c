@@ -57,7 +57,7 @@ static void fzr_body(const char *text, size_t len, bool chat)
         return;
     }
     FUZZ_REQUIRE(b.root && b.text && b.model, "a parsed body has a root, a prompt and a model",
-                NULL);
+                 NULL);
     FUZZ_REQUIRE(strlen(b.text) == b.text_len, "the prompt's length is its text's", NULL);
     fp_request r = { .id = 1, .model = b.model, .cache_salt = b.cache_salt, .text = b.text,
                      .text_len = b.text_len, .max_tokens = b.max_tokens };

@@ -55,7 +55,7 @@ static void fzs_run(fs_scenario *sc)
     }
     const fs_summary *s = &res.summary;
     FUZZ_REQUIRE(s->completed + s->rejected <= FZS_REQUESTS,
-                "a run accounts for at most the requests it was given", NULL);
+                 "a run accounts for at most the requests it was given", NULL);
     FUZZ_REQUIRE(s->output_tokens >= s->completed, "every completed request has output", NULL);
     FUZZ_REQUIRE(s->cached_tokens <= s->input_tokens, "cached input is part of the input", NULL);
 }
