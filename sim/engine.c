@@ -228,12 +228,18 @@ int fs_engine_new(const fs_engine_config *cfg, const fs_engine_observer *obs,
     return 0;
 }
 
+/* The block table of r, a request the engine holds (fs_engine_add allocated it): it
+ * follows the hashes in their allocation, reached through the hot line's pointer. */
+static inline int32_t *req_blocks(const fs_engine_req *r)
+{
+    return (int32_t *)(r->hashes + r->nhashes);
+}
+
 /* Releases what the engine allocated for r (its hash array and block table). */
 static void drop_request_memory(fs_engine_req *r)
 {
     free(r->hashes);
     r->hashes = NULL;
-    r->blocks = NULL;
     r->nhashes = r->cap_blocks = r->nblocks = r->ncached_blocks = 0;
 }
 
@@ -310,7 +316,6 @@ static int alloc_request_memory(fs_engine *e, fs_engine_req *r)
     if (!mem)
         return -ENOMEM;
     r->hashes = mem;
-    r->blocks = (int32_t *)(mem + nh);
     r->nhashes = nh;
     r->cap_blocks = cap;
     if (nh && hash_request(e, r, nh)) {
@@ -369,7 +374,7 @@ COLD void cache_blocks(fs_engine *e, fs_engine_req *r, uint32_t upto)
 {
     uint32_t B = (uint32_t)e->cfg.block_size;
     uint32_t full = upto / B < r->nhashes ? upto / B : r->nhashes;
-    fs_kv_cache_run(e->kv, r->blocks + r->ncached_blocks, r->hashes + r->ncached_blocks,
+    fs_kv_cache_run(e->kv, req_blocks(r) + r->ncached_blocks, r->hashes + r->ncached_blocks,
                     full - r->ncached_blocks);
     r->ncached_blocks = full;
 }
@@ -389,10 +394,11 @@ static void grow_table(fs_engine *e, fs_engine_req *r, uint32_t total)
     uint32_t B = (uint32_t)e->cfg.block_size;
     uint32_t want = (total + B - 1) / B;
     assert(want <= r->cap_blocks);
+    int32_t *blocks = req_blocks(r);
     while (r->nblocks < want)
-        r->blocks[r->nblocks++] = fs_kv_pop(e->kv);
+        blocks[r->nblocks++] = fs_kv_pop(e->kv);
     if (r->nblocks)
-        r->tail_block = r->blocks[r->nblocks - 1];
+        r->tail_block = blocks[r->nblocks - 1];
 }
 
 /* vLLM's allocate_slots for a running request: false when the blocks do not fit. */
@@ -412,7 +418,7 @@ HOT bool alloc_running(fs_engine *e, fs_engine_req *r, uint32_t n)
 
 static void release_blocks(fs_engine *e, fs_engine_req *r)
 {
-    fs_kv_release(e->kv, r->blocks, r->nblocks);
+    fs_kv_release(e->kv, req_blocks(r), r->nblocks);
     r->nblocks = r->ncached_blocks = 0;
 }
 
@@ -561,9 +567,10 @@ static void take_blocks(fs_engine *e, fs_engine_req *r, uint32_t nhit, uint32_t 
                              full - nhit < SLOTS_AHEAD ? full - nhit : SLOTS_AHEAD);
     if (want > nhit)
         fs_kv_prefetch_pops(e->kv, want - nhit);
+    int32_t *blocks = req_blocks(r);
     for (uint32_t i = 0; i < nhit; i++) {
         fs_kv_touch(e->kv, e->hits[i]);
-        r->blocks[i] = e->hits[i];
+        blocks[i] = e->hits[i];
     }
     r->nblocks = r->ncached_blocks = nhit;
     grow_table(e, r, total);
@@ -753,8 +760,7 @@ static void prefetch_next_decode(fs_engine *e, const fs_engine_req *r, uint32_t 
 {
     uint32_t B = (uint32_t)e->cfg.block_size, nc = r->ncached_blocks;
     uint32_t next = r->num_computed + 1;   /* tokens computed after the next step */
-    /* the table from the hot line's hashes pointer: r->blocks lies in a colder line */
-    const int32_t *blocks = (const int32_t *)(r->hashes + r->nhashes);
+    const int32_t *blocks = req_blocks(r);
     if (nc < r->nhashes) {
         uint32_t full = (nc + 1) * B;        /* tokens when block nc is full */
         if (full <= next && nc < r->nblocks) {
@@ -845,22 +851,20 @@ static char *check_req(const fs_engine *e, const fs_engine_req *r)
     if (r->nblocks != (r->num_computed + B - 1) / B || r->nblocks > r->cap_blocks)
         return fu_asprintf("request %llu: %u blocks for %u computed tokens",
                            (unsigned long long)r->id, r->nblocks, r->num_computed);
-    if (r->nblocks && r->tail_block != r->blocks[r->nblocks - 1])
+    const int32_t *blocks = req_blocks(r);
+    if (r->nblocks && r->tail_block != blocks[r->nblocks - 1])
         return fu_asprintf("request %llu: last block %d recorded as %d",
-                           (unsigned long long)r->id, (int)r->blocks[r->nblocks - 1],
+                           (unsigned long long)r->id, (int)blocks[r->nblocks - 1],
                            (int)r->tail_block);
-    if (r->hashes && r->blocks != (const int32_t *)(r->hashes + r->nhashes))
-        return fu_asprintf("request %llu: block table not after its %u hashes",
-                           (unsigned long long)r->id, r->nhashes);
     if (r->ncached_blocks > r->nblocks || r->ncached_blocks > r->nhashes)
         return fu_asprintf("request %llu: %u cached of %u blocks", (unsigned long long)r->id,
                            r->ncached_blocks, r->nblocks);
     for (uint32_t i = 0; i < r->nblocks; i++) {
         uint64_t h;
-        bool hashed = fs_kv_block_hash(e->kv, r->blocks[i], &h);
+        bool hashed = fs_kv_block_hash(e->kv, blocks[i], &h);
         if (hashed && (i >= r->ncached_blocks || h != r->hashes[i]))
             return fu_asprintf("request %llu: block %u (%d) carries a foreign hash",
-                               (unsigned long long)r->id, i, (int)r->blocks[i]);
+                               (unsigned long long)r->id, i, (int)blocks[i]);
     }
     return NULL;
 }
@@ -899,9 +903,11 @@ static char *check_holders(const fs_engine *e)
     uint32_t *cnt = calloc((size_t)nb, sizeof *cnt);
     if (!cnt)
         return fu_asprintf("engine check: out of memory");
-    for (const fs_engine_req *r = e->running.head; r; r = r->next)
+    for (const fs_engine_req *r = e->running.head; r; r = r->next) {
+        const int32_t *blocks = req_blocks(r);
         for (uint32_t i = 0; i < r->nblocks; i++)
-            cnt[r->blocks[i]]++;
+            cnt[blocks[i]]++;
+    }
     char *msg = NULL;
     for (int64_t b = 0; b < nb && !msg; b++) {
         held += cnt[b] > 0;

@@ -84,9 +84,10 @@ typedef struct fs_engine_req fs_engine_req;
  * (maintained by the engine) or private. The fields that every step of a running
  * request reads or writes (schedule, complete, the token callback), the pointer to its
  * hashes and block table and the id of its last block, which a step near a block
- * boundary follows, come first and fill 64 bytes, so a caller that places the record on a 64-byte boundary touches
- * one cache line of it per request per step; with 64 replicas stepping in turn the
- * records are out of the caches by the time each step completes.
+ * boundary follows, come first and fill 64 bytes, so a caller that places the record
+ * on a 64-byte boundary touches one cache line of it per request per step; with 64
+ * replicas stepping in turn the records are out of the caches by the time each step
+ * completes.
  */
 struct fs_engine_req {
     struct fs_engine_req *next; /* private: waiting or running list link */
@@ -100,8 +101,8 @@ struct fs_engine_req {
     uint32_t nhashes;           /* private: entries of `hashes` */
     fs_ns last_token;           /* read-only: time of the latest output token */
     uint64_t *hashes;           /* private: chained hashes of the full blocks of prompt+output
-                                   that can ever be cached, then the block table, in one
-                                   malloc (blocks == (int32_t *)(hashes + nhashes)) */
+                                   that can ever be cached, then the block table (cap_blocks
+                                   ids at hashes + nhashes), in one malloc */
     int32_t tail_block;         /* private: blocks[nblocks - 1] while nblocks > 0 */
     int priority;               /* public */
 
@@ -126,7 +127,6 @@ struct fs_engine_req {
     /* private */
     struct fs_engine_req *prev; /* waiting or running list link */
     uint32_t cap_blocks;        /* the most blocks the request can ever hold */
-    int32_t *blocks;            /* block table (inside the `hashes` allocation) */
     uint64_t seq_no;            /* arrival order at this engine, for priority ties */
 };
 
