@@ -1,8 +1,9 @@
 /*
  * corpus_replay.h: runs every file of a fuzzing corpus directory through a fuzz
  * target's entry point, for the corpus tests (tests/test_*_corpus.c), which include
- * it after cmocka.h. A target aborts on a broken promise, so a replay that returns has
- * passed every input; it reports the slowest one.
+ * it after cmocka.h and list one corpus_case per corpus (CORPUS_TEST). A target aborts
+ * on a broken promise, so a replay that returns has passed every input; it reports
+ * the slowest one.
  */
 #ifndef FS_CORPUS_REPLAY_H
 #define FS_CORPUS_REPLAY_H
@@ -72,5 +73,26 @@ static size_t replay(const char *dir, int (*one)(const uint8_t *, size_t))
     print_message("# slowest input: %s (%.0f ms)\n", slow_name, 1e3 * slowest);
     return count;
 }
+
+/* One corpus: fuzz/corpus/<name>, its target's entry point, and the fewest inputs it
+   must hold (so that a lost or emptied corpus fails rather than passes). */
+typedef struct corpus_case {
+    const char *name;
+    int (*one)(const uint8_t *, size_t);
+    size_t min_inputs;
+} corpus_case;
+
+static void test_corpus(void **state)
+{
+    const corpus_case *c = *state;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/fuzz/corpus/%s", TOP_SRCDIR, c->name);
+    size_t n = replay(dir, c->one);
+    print_message("# replayed %zu %s inputs\n", n, c->name);
+    assert_true(n >= c->min_inputs);
+}
+
+/* A cmocka test replaying corpus case c (a pointer to a static corpus_case). */
+#define CORPUS_TEST(c) { (c)->name, test_corpus, NULL, NULL, (void *)(c) }
 
 #endif

@@ -31,45 +31,15 @@ int fuzz_scenario_one(const uint8_t *data, size_t size);
 
 #include "corpus_replay.h"
 
-static void test_policy_corpus(void **state)
-{
-    (void)state;
-    size_t n = replay(TOP_SRCDIR "/fuzz/corpus/policy", fuzz_policy_one);
-    print_message("# replayed %zu policy inputs\n", n);
-    assert_true(n >= 20);
-}
-
-static void test_router_corpus(void **state)
-{
-    (void)state;
-    size_t n = replay(TOP_SRCDIR "/fuzz/corpus/router", fuzz_router_one);
-    print_message("# replayed %zu router inputs\n", n);
-    assert_true(n >= 10);
-}
-
-static void test_models_corpus(void **state)
-{
-    (void)state;
-    size_t n = replay(TOP_SRCDIR "/fuzz/corpus/models", fuzz_models_one);
-    print_message("# replayed %zu models inputs\n", n);
-    assert_true(n >= 10);
-}
-
-static void test_scenario_corpus(void **state)
-{
-    (void)state;
-    size_t n = replay(TOP_SRCDIR "/fuzz/corpus/scenario", fuzz_scenario_one);
-    print_message("# replayed %zu scenario inputs\n", n);
-    assert_true(n >= 20);
-}
+static const corpus_case policy = { "policy", fuzz_policy_one, 20 },
+                         router = { "router", fuzz_router_one, 10 },
+                         models = { "models", fuzz_models_one, 10 },
+                         scenario = { "scenario", fuzz_scenario_one, 20 };
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_policy_corpus),
-        cmocka_unit_test(test_router_corpus),
-        cmocka_unit_test(test_models_corpus),
-        cmocka_unit_test(test_scenario_corpus),
+        CORPUS_TEST(&policy), CORPUS_TEST(&router), CORPUS_TEST(&models), CORPUS_TEST(&scenario),
     };
     return cmocka_run_group_tests_name("policy, router, models and scenario fuzz corpus", tests,
                                        NULL, NULL);

@@ -21,27 +21,11 @@
 
 #include "corpus_replay.h"
 
-static void test_readers_corpus(void **state)
-{
-    (void)state;
-    size_t n = replay(TOP_SRCDIR "/fuzz/corpus/readers", fuzz_readers_one);
-    print_message("# replayed %zu reader inputs\n", n);
-    assert_true(n >= 10);
-}
-
-static void test_spec_corpus(void **state)
-{
-    (void)state;
-    size_t n = replay(TOP_SRCDIR "/fuzz/corpus/spec", fuzz_spec_one);
-    print_message("# replayed %zu spec inputs\n", n);
-    assert_true(n >= 5);
-}
+static const corpus_case readers = { "readers", fuzz_readers_one, 10 },
+                         spec = { "spec", fuzz_spec_one, 5 };
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_readers_corpus),
-        cmocka_unit_test(test_spec_corpus),
-    };
+    const struct CMUnitTest tests[] = { CORPUS_TEST(&readers), CORPUS_TEST(&spec) };
     return cmocka_run_group_tests_name("trace fuzz corpus", tests, NULL, NULL);
 }
